@@ -1,0 +1,269 @@
+"""CIFAR-10 from the official binary archive, read with NumPy (nothing is unpickled).
+
+Where the data lives
+    ``$CIFAR10_ROOT`` if set, else ``~/.cache/backprop-course/cifar10``. The loader
+    looks for ``<root>/cifar-10-batches-bin/``; if it is there, no network is touched.
+    Otherwise it downloads :data:`URL`, checks its MD5, extracts only the expected
+    members into a temporary folder and moves the finished folder into place, so an
+    interrupted or failed download leaves nothing half-written.
+
+Preprocessing (as in the report)
+    float32 pixels in [0, 255] minus the per-pixel mean image of the training set (no
+    scaling), NCHW ``[N, 3, 32, 32]``; :func:`flatten` gives ``[N, 3072]`` for MLPs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+ENV_VAR = "CIFAR10_ROOT"
+FOLDER = "cifar-10-batches-bin"
+TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+TEST_FILE = "test_batch.bin"
+META_FILE = "batches.meta.txt"
+RECORD_BYTES = 1 + 3 * 32 * 32  # one label byte, then 1024 red, 1024 green, 1024 blue
+RECORDS_PER_FILE = 10_000
+
+HELP = (
+    "To fix this, do one of:\n"
+    "  * connect to the internet and run again (the loader downloads {url}, 163 MB);\n"
+    "  * download that archive yourself, check its MD5 is {md5}, and unpack it so that\n"
+    "    {root}/{folder}/ holds data_batch_1.bin .. data_batch_5.bin, test_batch.bin and\n"
+    "    batches.meta.txt;\n"
+    "  * or point {env} at a folder that already holds {folder}/ (for example one written\n"
+    "    from an offline copy; this project's machines have\n"
+    "    ../shared/datasets/cifar10/build.py DIR, which writes DIR/{folder}/)."
+)
+
+
+class DataError(RuntimeError):
+    """CIFAR-10 is missing, damaged or cannot be downloaded; the message says what to do."""
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds (or will hold) ``cifar-10-batches-bin/``."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "backprop-course" / "cifar10"
+
+
+def _help(root: Path) -> str:
+    return HELP.format(url=URL, md5=MD5, root=root, folder=FOLDER, env=ENV_VAR)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_folder(folder: Path) -> None:
+    """Raise :class:`DataError` unless every expected file is there with the right size."""
+    for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"CIFAR-10 folder {folder} is incomplete: {name} is missing. "
+                            f"Delete the folder and run again.\n{_help(folder.parent)}")
+        if name != META_FILE and path.stat().st_size != RECORD_BYTES * RECORDS_PER_FILE:
+            raise DataError(
+                f"CIFAR-10 file {path} has {path.stat().st_size:,} bytes, expected "
+                f"{RECORD_BYTES * RECORDS_PER_FILE:,} ({RECORDS_PER_FILE:,} records of "
+                f"{RECORD_BYTES} bytes): it is damaged. Delete {folder} and run again.\n"
+                f"{_help(folder.parent)}")
+
+
+def extract_archive(archive: Path, root: Path, md5: str | None = MD5) -> Path:
+    """Check ``archive`` and unpack its ``cifar-10-batches-bin/`` into ``root`` atomically.
+
+    Only the expected members are extracted; anything else in the archive is ignored.
+    ``md5=None`` skips the checksum (for an offline copy that is known to differ).
+    """
+    archive = Path(archive)
+    if md5 is not None and (got := _md5(archive)) != md5:
+        raise DataError(f"CIFAR-10 archive {archive} has MD5 {got}, expected {md5}: "
+                        f"the download is damaged or is not the official archive.\n{_help(root)}")
+    root.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{FOLDER}/{n}" for n in (*TRAIN_FILES, TEST_FILE, META_FILE)}
+    tmp = Path(tempfile.mkdtemp(prefix=".cifar10-extract-", dir=root))
+    try:
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                for member in tar:
+                    if member.name in wanted and member.isfile():
+                        src = tar.extractfile(member)
+                        with open(tmp / Path(member.name).name, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+        except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+            raise DataError(f"CIFAR-10 archive {archive} cannot be read ({err}): it is "
+                            f"truncated or damaged. Delete it and run again.\n{_help(root)}"
+                            ) from None
+        _check_folder(tmp)
+        target = root / FOLDER
+        if target.exists():  # an earlier, damaged copy: replaced only by a complete one
+            shutil.rmtree(target)
+        tmp.rename(target)
+        return target
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def download(root: Path, url: str = URL, md5: str = MD5, timeout: float = 60.0) -> Path:
+    """Download the archive to a temporary file under ``root``, check it, unpack it."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".cifar10-download-", suffix=".tar.gz", dir=root)
+    tmp = Path(name)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
+                shutil.copyfileobj(r, f)
+        except (urllib.error.URLError, OSError) as err:
+            raise DataError(f"CIFAR-10 is not in {root / FOLDER} and downloading {url} "
+                            f"failed ({err}).\n{_help(root)}") from None
+        return extract_archive(tmp, root, md5)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_cifar10(root: str | os.PathLike | None = None, download_if_missing: bool = True) -> Path:
+    """Return the ``cifar-10-batches-bin`` folder, downloading it if needed and allowed."""
+    root = data_root(root)
+    folder = root / FOLDER
+    if folder.is_dir():
+        _check_folder(folder)
+        return folder
+    if not download_if_missing:
+        raise DataError(f"CIFAR-10 is not in {folder}.\n{_help(root)}")
+    return download(root)
+
+
+def _read_records(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+    return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
+
+
+def load_raw(root: str | os.PathLike | None = None, download_if_missing: bool = True) -> dict:
+    """The raw uint8 images ``[N, 3, 32, 32]``, int64 labels and class names."""
+    folder = ensure_cifar10(root, download_if_missing)
+    parts = [_read_records(folder / n) for n in TRAIN_FILES]
+    x_test, y_test = _read_records(folder / TEST_FILE)
+    classes = [c for c in (folder / META_FILE).read_text().splitlines() if c.strip()]
+    if len(classes) != 10:
+        raise DataError(f"{folder / META_FILE} names {len(classes)} classes, expected 10.")
+    return dict(x_train=np.concatenate([p[0] for p in parts]),
+                y_train=np.concatenate([p[1] for p in parts]),
+                x_test=x_test, y_test=y_test, classes=classes)
+
+
+@dataclass
+class CIFAR10:
+    """Preprocessed CIFAR-10: float32 NCHW images minus the training mean image."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list
+    mean_image: np.ndarray  # [3, 32, 32], float32, in [0, 255]
+
+    def subset(self, train_size: int | None = None, test_size: int | None = None,
+               seed: int = 0) -> "CIFAR10":
+        """A random subset (same mean image); ``None`` keeps a split whole."""
+        rng = np.random.default_rng(seed)
+
+        def pick(x, y, n):
+            if n is None or n >= len(y):
+                return x, y
+            idx = np.sort(rng.choice(len(y), n, replace=False))
+            return x[idx], y[idx]
+
+        x_tr, y_tr = pick(self.x_train, self.y_train, train_size)
+        x_te, y_te = pick(self.x_test, self.y_test, test_size)
+        return CIFAR10(x_tr, y_tr, x_te, y_te, self.classes, self.mean_image)
+
+    def split_validation(self, size: int, seed: int = 0) -> tuple["CIFAR10", tuple]:
+        """Hold ``size`` training images out: returns (data without them, (x_val, y_val))."""
+        perm = np.random.default_rng(seed).permutation(len(self.y_train))
+        val, keep = np.sort(perm[:size]), np.sort(perm[size:])
+        rest = CIFAR10(self.x_train[keep], self.y_train[keep], self.x_test, self.y_test,
+                       self.classes, self.mean_image)
+        return rest, (self.x_train[val], self.y_train[val])
+
+
+def preprocess(raw: dict) -> CIFAR10:
+    """The report's preprocessing: float32, minus the per-pixel training mean, no scaling."""
+    mean = raw["x_train"].mean(axis=0, dtype=np.float64).astype(np.float32)
+    x_train = raw["x_train"].astype(np.float32)
+    x_train -= mean
+    x_test = raw["x_test"].astype(np.float32)
+    x_test -= mean
+    return CIFAR10(x_train, raw["y_train"], x_test, raw["y_test"], list(raw["classes"]), mean)
+
+
+def load_cifar10(root: str | os.PathLike | None = None, download_if_missing: bool = True,
+                 train_size: int | None = None, test_size: int | None = None,
+                 seed: int = 0) -> CIFAR10:
+    """Load, preprocess and optionally subset CIFAR-10 (see the module docstring)."""
+    data = preprocess(load_raw(root, download_if_missing))
+    if train_size is not None or test_size is not None:
+        data = data.subset(train_size, test_size, seed)
+    return data
+
+
+def flatten(x: np.ndarray) -> np.ndarray:
+    """``[N, 3, 32, 32]`` -> ``[N, 3072]`` (a view when possible), the MLPs' input."""
+    return x.reshape(len(x), -1)
+
+
+def one_hot(y: np.ndarray, n_classes: int = 10, dtype=np.float32) -> np.ndarray:
+    """Integer labels ``[N]`` -> one-hot targets ``[N, n_classes]``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or (len(y) and (y.min() < 0 or y.max() >= n_classes)):
+        raise ValueError(f"labels must be a 1-D array of integers in [0, {n_classes})")
+    out = np.zeros((len(y), n_classes), dtype=dtype)
+    out[np.arange(len(y)), y] = 1
+    return out
+
+
+class BatchSampler:
+    """Seeded mini-batches without replacement that reshuffle every epoch.
+
+    Like the original assignment's ``next_batch``: each call returns the next
+    ``batch_size`` indices of a permutation; when fewer are left, the permutation is
+    redrawn (the leftover tail is dropped).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0):
+        if not 0 < batch_size <= n:
+            raise ValueError(f"batch_size must be in [1, {n}], got {batch_size}")
+        self.n, self.batch_size = n, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.epoch, self._perm, self._pos = 0, self.rng.permutation(n), 0
+
+    def next_indices(self) -> np.ndarray:
+        if self._pos + self.batch_size > self.n:
+            self._perm, self._pos = self.rng.permutation(self.n), 0
+            self.epoch += 1
+        idx = self._perm[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return idx
+
+    def next_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.next_indices()
+        return x[idx], y[idx]

@@ -1,0 +1,102 @@
+"""The NumPy layers of the MLP, each with the backward pass derived in the chapter
+"Backpropagation by hand".
+
+Batches hold one sample per row, as in the chapter's batched formulation (eq. 39):
+a linear layer computes ``X W^T + b``. Every module keeps the original assignment's
+interface: ``forward(x) -> out``, ``backward(dout) -> dx``, parameters in
+``params['weight' | 'bias']`` and their gradients in ``grads[...]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise softmax; subtracting the row maximum first keeps ``exp`` from overflowing."""
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def softmax_backward(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``dL/dx~ = dL/dx (diag(x) - x x^T)`` (eq. 29) for every row, without forming the Jacobian.
+
+    Row by row, ``dout (diag(x) - x x^T) = x * dout - x (dout . x)``.
+    """
+    return out * (dout - np.sum(dout * out, axis=1, keepdims=True))
+
+
+def cross_entropy(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean over the batch of ``-sum_i t_i log x_i`` for one-hot ``targets``."""
+    return float(-np.sum(targets * np.log(probs)) / len(probs))
+
+
+def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``dL/dx = -t / x`` (eq. 3) for each sample, divided by ``B`` for the batch mean (eq. 39)."""
+    return -targets / probs / len(probs)
+
+
+def softmax_cross_entropy_backward(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The fused gradient of cross-entropy after softmax: ``(softmax(x~) - t) / B``."""
+    return (softmax(logits) - targets) / len(logits)
+
+
+class LinearModule:
+    """``out = x W^T + b`` with ``W`` of shape ``[out_features, in_features]``.
+
+    Weights are drawn from N(0, ``init_std``^2) (0.0001 in the report), biases are zero.
+    """
+
+    def __init__(self, in_features: int, out_features: int, init_std: float = 1e-4,
+                 rng: np.random.Generator | None = None, dtype=np.float32):
+        rng = rng if rng is not None else np.random.default_rng()
+        self.params = {
+            "weight": (init_std * rng.standard_normal((out_features, in_features))).astype(dtype),
+            "bias": np.zeros(out_features, dtype=dtype),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        return x @ self.params["weight"].T + self.params["bias"]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Store ``dL/dW = dout^T x`` and ``dL/db = sum of dout's rows`` (eqs. 35, 38 summed
+        over the batch), return ``dL/dx = dout W`` (eq. 32's neighbour, the input gradient)."""
+        self.grads["weight"] = dout.T @ self.x
+        self.grads["bias"] = dout.sum(axis=0)
+        return dout @ self.params["weight"]
+
+
+class ReLUModule:
+    """``out = max(0, x)``; its Jacobian is ``diag(1[x > 0])`` (eq. 19)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """``dL/dx = dout * 1[x > 0]`` (eq. 32)."""
+        return dout * self.mask
+
+
+class SoftMaxModule:
+    """Row-wise softmax (max-subtracted for stability); backward by eq. 29."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = softmax(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return softmax_backward(dout, self.out)
+
+
+class CrossEntropyModule:
+    """Cross-entropy averaged over the batch, for probabilities ``x`` and one-hot ``y``."""
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> float:
+        return cross_entropy(x, y)
+
+    def backward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return cross_entropy_backward(x, y)
