@@ -11,10 +11,17 @@ With ``n_models=1`` it is the plain network.
 
 from __future__ import annotations
 
-import torch
+import time
 from collections import OrderedDict
+from contextlib import contextmanager
 
+import numpy as np
+import torch
 from torch import nn
+
+from . import profiles, results
+from .data import BatchSampler
+from .training import Curves, eval_steps, progress, summarize
 
 #: (name, in_channels, out_channels) of each conv, or (name, None, None) for a max-pool.
 ARCHITECTURE = [
@@ -62,3 +69,254 @@ class ConvNet(nn.Module):
                              f"got {list(x.shape)}")
         out = self.linear(self.features(x)).flatten(1)  # [B, n_models * n_classes]
         return out if self.n_models == 1 else out.view(len(x), self.n_models, self.n_classes)
+
+
+# --------------------------------------------------------------------------------------------
+# Several seeds as one grouped network
+# --------------------------------------------------------------------------------------------
+
+def init_convnet(seed: int, batch_norm: bool = True, n_channels: int = 3,
+                 n_classes: int = 10) -> ConvNet:
+    """One network with PyTorch's default initialisation drawn from ``torch`` seed ``seed``.
+
+    The global random state is left untouched, so ``seed`` alone fixes the weights.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ConvNet(n_channels, n_classes, batch_norm=batch_norm)
+
+
+@torch.no_grad()
+def stack_models(models: list[ConvNet]) -> ConvNet:
+    """One grouped ConvNet whose model ``g`` is a copy of ``models[g]``.
+
+    Every parameter and buffer of a grouped layer is the concatenation of the single
+    models' tensors along the output channels (dimension 0), so model ``g`` owns rows
+    ``[g*n, (g+1)*n)``.
+    """
+    first = models[0]
+    grouped = ConvNet(first.n_channels, first.n_classes, first.batch_norm, n_models=len(models))
+    target = grouped.state_dict()
+    for name, t in target.items():
+        parts = [m.state_dict()[name] for m in models]
+        t.copy_(parts[0] if t.dim() == 0 else torch.cat(parts))  # dim 0: BN's step counter
+    return grouped
+
+
+@torch.no_grad()
+def unstack_model(grouped: ConvNet, g: int) -> ConvNet:
+    """Model ``g`` of a grouped ConvNet as a single ConvNet (inverse of :func:`stack_models`)."""
+    single = ConvNet(grouped.n_channels, grouped.n_classes, grouped.batch_norm)
+    source = grouped.state_dict()
+    for name, t in single.state_dict().items():
+        s = source[name]
+        t.copy_(s if t.dim() == 0 else s[g * len(t):(g + 1) * len(t)])
+    return single.to(next(grouped.parameters()).device)
+
+
+def grouped_loss(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(total, per_model)``: each model's mean cross-entropy over its batch, and their sum.
+
+    ``logits`` ``[B, G, C]``, ``y`` ``[B, G]`` (model ``g`` sees labels ``y[:, g]``). No
+    parameter is shared between models, so the gradient of the sum with respect to model
+    ``g``'s parameters is exactly the gradient of model ``g``'s own loss.
+    """
+    per_model = nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(0)
+    return per_model.sum(), per_model
+
+
+def _adam(params, lr: float) -> torch.optim.Adam:
+    """Adam; the fused kernel (one launch for all parameters) where this PyTorch has it."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+@torch.inference_mode()
+def evaluate(model: ConvNet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500,
+             memory_format=torch.contiguous_format) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Every model of ``model`` on the same images ``x`` ``[N, 3, 32, 32]``, in eval mode.
+
+    Returns per-model mean cross-entropy ``[G]``, accuracy ``[G]`` and the class
+    probabilities ``[N, G, C]`` (on ``x``'s device).
+    """
+    was_training = model.training
+    model.eval()
+    G = model.n_models
+    log_probs = []
+    for i in range(0, len(y), batch_size):
+        xb = x[i:i + batch_size].repeat(1, G, 1, 1).contiguous(memory_format=memory_format)
+        log_probs.append(model(xb).view(len(xb), G, -1).float().log_softmax(-1))
+    model.train(was_training)
+    log_probs = torch.cat(log_probs)
+    loss = -log_probs.gather(2, y.view(-1, 1, 1).expand(-1, G, 1)).squeeze(2).mean(0)
+    probs = log_probs.exp()
+    acc = (probs.argmax(2) == y.view(-1, 1)).float().mean(0)
+    return loss.cpu().numpy(), acc.cpu().numpy(), probs
+
+
+def _batch_indices(n: int, batch_size: int, seeds: list[int], steps: int) -> np.ndarray:
+    """``[steps, G, B]``: the mini-batch indices of every step, each seed its own sampler."""
+    out = np.empty((steps, len(seeds), batch_size), dtype=np.int64)
+    for g, seed in enumerate(seeds):
+        sampler = BatchSampler(n, batch_size, seed=seed)
+        for step in range(steps):
+            out[step, g] = sampler.next_indices()
+    return out
+
+
+def _eval_subset(n_test: int, eval_size: int | None) -> np.ndarray | None:
+    """A fixed (seed 0) subset of the test set for intermediate evaluations; ``None``: all."""
+    if eval_size is None or eval_size >= n_test:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n_test, eval_size, replace=False))
+
+
+def train_convnets(data, settings: dict, seeds: list[int], batch_norm: bool = True,
+                   device: str | torch.device | None = None, show_progress: bool = True,
+                   desc: str = "ConvNet") -> tuple[list[dict], np.ndarray]:
+    """Train one ConvNet per seed, all together as one grouped network (Adam, cross-entropy).
+
+    Seed ``s`` gives the same initial weights (:func:`init_convnet`) and the same data order
+    (``BatchSampler(seed=s)``) whether it is trained alone or among others. Every
+    ``eval_every`` steps all models are evaluated on the test set (on ``eval_size`` fixed
+    test images if set, except at the last step, which always uses the whole test set).
+
+    ``settings`` are :func:`course_lib.profiles.settings` ``("cnn")``. Returns the runs (one
+    dict per seed: ``seed``, ``final``, ``best``, ``curves``, ``wall_time``) and the final
+    test-set class probabilities ``[G, N_test, 10]`` as a NumPy array.
+    """
+    device = torch.device(device or "cpu")
+    cuda = device.type == "cuda"
+    # channels_last lets cuDNN use its NHWC tensor-core kernels; on CPU NCHW measured faster.
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    G, B, steps = len(seeds), settings["batch_size"], settings["steps"]
+    model = stack_models([init_convnet(s, batch_norm) for s in seeds])
+    model = model.to(device, memory_format=fmt).train()
+    optimizer = _adam(model.parameters(), settings["learning_rate"])
+
+    x_train = torch.as_tensor(data.x_train).to(device)
+    y_train = torch.as_tensor(data.y_train).to(device)
+    x_test = torch.as_tensor(data.x_test).to(device)
+    y_test = torch.as_tensor(data.y_test).to(device)
+    subset = _eval_subset(len(data.y_test), settings.get("eval_size"))
+    if subset is not None:
+        sub = torch.as_tensor(subset).to(device)
+        x_eval, y_eval = x_test[sub], y_test[sub]
+    else:
+        x_eval, y_eval = x_test, y_test
+    indices = torch.as_tensor(_batch_indices(len(data.y_train), B, seeds, steps)).to(device)
+    train_loss = torch.zeros(steps, G, device=device)  # kept on the device: no sync per step
+    train_acc = torch.zeros(steps, G, device=device)
+    evals = eval_steps(steps, settings["eval_every"])
+    test_curves: list[tuple[int, np.ndarray, np.ndarray]] = []
+    eval_time = 0.0
+
+    bar = progress(steps, desc) if show_progress else range(steps)
+    start = time.perf_counter()
+    for step in (s + 1 for s in bar):
+        idx = indices[step - 1]                                       # [G, B]
+        xb = x_train[idx.T].flatten(1, 2).contiguous(memory_format=fmt)  # [B, G*3, 32, 32]
+        yb = y_train[idx.T]                                           # [B, G]
+        logits = model(xb).view(B, G, -1)
+        loss, per_model = grouped_loss(logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            train_loss[step - 1] = per_model
+            train_acc[step - 1] = (logits.argmax(2) == yb).float().mean(0)
+        if step in evals:
+            t0 = time.perf_counter()
+            last = step == steps
+            test_loss, test_acc, probs = evaluate(
+                model, x_test if last else x_eval, y_test if last else y_eval,
+                memory_format=fmt)
+            test_curves.append((step, test_loss, test_acc))
+            eval_time += time.perf_counter() - t0
+    if cuda:
+        torch.cuda.synchronize(device)
+    wall = time.perf_counter() - start
+
+    train_loss, train_acc = train_loss.cpu().numpy(), train_acc.cpu().numpy()
+    runs = []
+    for g, seed in enumerate(seeds):
+        curves = Curves(settings["train_avg"])
+        for step in range(1, steps + 1):
+            curves.add_train(step, train_loss[step - 1, g], train_acc[step - 1, g])
+        for step, test_loss, test_acc in test_curves:
+            curves.add_eval(step, test_loss=test_loss[g], test_accuracy=test_acc[g])
+        curves = curves.as_dict()
+        final, best = summarize(curves)
+        runs.append(dict(variant="batch_norm" if batch_norm else "no_batch_norm", seed=seed,
+                         final=final, best=best, curves=curves,
+                         # the models trained together: each gets an equal share of the time
+                         wall_time=wall / G, group_wall_time=wall, group_eval_time=eval_time,
+                         n_models=G))
+    return runs, probs.transpose(0, 1).cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# The experiment of the report's section 4
+# --------------------------------------------------------------------------------------------
+
+#: How many seeds one grouped network holds on the CPU. On a GPU all seeds of a variant are
+#: one network (it runs them for little more than the time of one); on the CPU the cost is
+#: the same either way (measured: one 2-model step ~ two 1-model steps), so one at a time.
+CPU_MODELS_PER_GROUP = 1
+
+
+@contextmanager
+def _fast_kernels(device: torch.device):
+    """On a GPU: TF32 tensor cores for convolutions and matmuls, cuDNN autotuning."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.benchmark)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.benchmark) = saved
+
+
+def run_experiment(data, profile: str | None = None, device: str | None = None,
+                   show_progress: bool = True) -> dict:
+    """Train ``settings["seeds"]`` ConvNets for each of ``settings["variants"]`` and record them.
+
+    ``data`` is a :class:`~course_lib.data.CIFAR10` (subset here to the profile's
+    ``train_size``/``test_size``, a no-op if it already is). Records experiment ``"cnn"``
+    with one run per (variant, seed) and returns the record as a dict, plus ``path`` (the
+    JSON file) and ``probabilities``: ``{(variant, seed): [N_test, 10]}``, each run's final
+    test-set class probabilities (kept in memory only, not in the JSON).
+    """
+    profile = profiles.active_profile(profile)
+    settings = profiles.settings("cnn", profile)
+    device = torch.device(device or profiles.default_device())
+    data = data.subset(settings["train_size"], settings["test_size"])
+    seeds = settings["seeds"]
+    per_group = len(seeds) if device.type == "cuda" else CPU_MODELS_PER_GROUP
+    runs, probabilities = [], {}
+    start = time.perf_counter()
+    with _fast_kernels(device):
+        for variant in settings["variants"]:
+            if variant not in ("batch_norm", "no_batch_norm"):
+                raise ValueError(f"unknown variant {variant!r}")
+            for i in range(0, len(seeds), per_group):
+                group = seeds[i:i + per_group]
+                group_runs, probs = train_convnets(
+                    data, settings, group, batch_norm=variant == "batch_norm", device=device,
+                    show_progress=show_progress, desc=f"{variant} seeds {group}")
+                runs += group_runs
+                for run, p in zip(group_runs, probs):
+                    probabilities[(variant, run["seed"])] = p
+    wall = time.perf_counter() - start
+    path = results.record("cnn", profile, settings, runs, str(device), wall,
+                          models_per_group=per_group)
+    return dict(experiment="cnn", profile=profile, settings=settings, device=str(device),
+                wall_time=wall, runs=runs, models_per_group=per_group, path=str(path),
+                probabilities=probabilities)

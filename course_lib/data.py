@@ -183,7 +183,7 @@ class CIFAR10:
     mean_image: np.ndarray  # [3, 32, 32], float32, in [0, 255]
 
     def subset(self, train_size: int | None = None, test_size: int | None = None,
-               seed: int = 0) -> "CIFAR10":
+               seed: int = 0) -> CIFAR10:
         """A random subset (same mean image); ``None`` keeps a split whole."""
         rng = np.random.default_rng(seed)
 
@@ -197,7 +197,7 @@ class CIFAR10:
         x_te, y_te = pick(self.x_test, self.y_test, test_size)
         return CIFAR10(x_tr, y_tr, x_te, y_te, self.classes, self.mean_image)
 
-    def split_validation(self, size: int, seed: int = 0) -> tuple["CIFAR10", tuple]:
+    def split_validation(self, size: int, seed: int = 0) -> tuple[CIFAR10, tuple]:
         """Hold ``size`` training images out: returns (data without them, (x_val, y_val))."""
         perm = np.random.default_rng(seed).permutation(len(self.y_train))
         val, keep = np.sort(perm[:size]), np.sort(perm[size:])

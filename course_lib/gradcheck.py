@@ -7,7 +7,7 @@ hand, the chapter compares it with :func:`numerical_gradient` and asserts that
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

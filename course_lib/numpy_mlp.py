@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 
+from . import profiles, results
 from .data import BatchSampler, flatten, one_hot
 from .numpy_modules import CrossEntropyModule, LinearModule, ReLUModule, SoftMaxModule
 from .training import Curves, eval_steps, progress, summarize
@@ -35,10 +37,13 @@ class MLP:
             x = layer.forward(x)
         return x
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate ``dout = dL/d(probabilities)`` through every layer, storing each
+        linear layer's ``grads``; return ``dL/dx`` for the input ``x`` (``None`` with
+        ``input_grad=False``, which skips that product: a training step never uses it)."""
+        for layer in reversed(self.layers[1:]):
             dout = layer.backward(dout)
-        return dout
+        return self.layers[0].backward(dout, input_grad=input_grad)
 
 
 def sgd_step(model: MLP, learning_rate: float) -> None:
@@ -48,13 +53,29 @@ def sgd_step(model: MLP, learning_rate: float) -> None:
             p -= learning_rate * layer.grads[name]
 
 
-def evaluate(model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int = 5000) -> tuple[float, float]:
+def train_step(model: MLP, x: np.ndarray, targets: np.ndarray, learning_rate: float,
+               loss_fn: CrossEntropyModule | None = None) -> tuple[float, np.ndarray]:
+    """One SGD step on a batch: forward, loss, backward, update. Returns (loss, probabilities).
+
+    The backward pass starts at the cross-entropy's gradient and goes through the softmax
+    by its Jacobian, as derived in the report; it skips the gradient for the input images.
+    """
+    loss_fn = loss_fn if loss_fn is not None else CrossEntropyModule()
+    probs = model.forward(x)
+    loss = loss_fn.forward(probs, targets)
+    model.backward(loss_fn.backward(probs, targets), input_grad=False)
+    sgd_step(model, learning_rate)
+    return loss, probs
+
+
+def evaluate(model: MLP, x: np.ndarray, y: np.ndarray,
+             batch_size: int = 5000) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on flattened ``x`` and integer labels ``y``."""
     loss_fn, loss, correct = CrossEntropyModule(), 0.0, 0
     for i in range(0, len(y), batch_size):
         probs = model.forward(x[i:i + batch_size])
         yb = y[i:i + batch_size]
-        loss += loss_fn.forward(probs, one_hot(yb)) * len(yb)
+        loss += loss_fn.forward(probs, one_hot(yb, dtype=probs.dtype)) * len(yb)
         correct += int((probs.argmax(axis=1) == yb).sum())
     return loss / len(y), correct / len(y)
 
@@ -68,6 +89,7 @@ def train_numpy_mlp(data, settings: dict, seed: int = 0, learning_rate: float | 
     """
     lr = settings["learning_rate"] if learning_rate is None else learning_rate
     x_train, x_test = flatten(data.x_train), flatten(data.x_test)
+    targets_train = one_hot(data.y_train, dtype=x_train.dtype)  # once, not every step
     model = MLP(x_train.shape[1], settings["n_hidden"], 10, settings["init_std"], seed=seed)
     loss_fn = CrossEntropyModule()
     sampler = BatchSampler(len(data.y_train), settings["batch_size"], seed=seed)
@@ -78,13 +100,9 @@ def train_numpy_mlp(data, settings: dict, seed: int = 0, learning_rate: float | 
     start = time.perf_counter()
     for step in (s + 1 for s in steps):
         idx = sampler.next_indices()
-        xb, yb = x_train[idx], data.y_train[idx]
-        targets = one_hot(yb)
-        probs = model.forward(xb)
-        curves.add_train(step, loss_fn.forward(probs, targets),
-                         float((probs.argmax(axis=1) == yb).mean()))
-        model.backward(loss_fn.backward(probs, targets))
-        sgd_step(model, lr)
+        yb = data.y_train[idx]
+        loss, probs = train_step(model, x_train[idx], targets_train[idx], lr, loss_fn)
+        curves.add_train(step, loss, float((probs.argmax(axis=1) == yb).mean()))
         if step in evals:
             test_loss, test_acc = evaluate(model, x_test, data.y_test)
             curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
@@ -93,3 +111,50 @@ def train_numpy_mlp(data, settings: dict, seed: int = 0, learning_rate: float | 
     final, best = summarize(curves)
     return dict(seed=seed, learning_rate=lr, final=final, best=best, curves=curves,
                 wall_time=wall)
+
+
+def accuracy_at(run: dict, step: int) -> float | None:
+    """A run's test accuracy at evaluation ``step``, or ``None`` if it was not evaluated then."""
+    ev = run["curves"]["eval"]
+    return ev["test_accuracy"][ev["step"].index(step)] if step in ev["step"] else None
+
+
+def run_experiment(data, profile: str | None = None, device: str | None = None,
+                   settings: dict | None = None, show_progress: bool = True) -> dict:
+    """The report's section 1.2 experiment under ``profile`` (see :mod:`course_lib.profiles`).
+
+    1. ``numpy_mlp``: every seed of ``settings["seeds"]`` at ``settings["learning_rate"]``;
+       the record also holds ``test_accuracy_at_step_1000`` per seed (the step the report
+       quotes), when step 1,000 is an evaluation step.
+    2. ``numpy_mlp_lr``: seed 0 at every rate of ``settings["compare_learning_rates"]``
+       (a run identical to one of part 1 is reused, not trained twice).
+
+    ``data`` is subset to ``train_size``/``test_size``. NumPy runs on the CPU whatever
+    ``device`` says. ``settings`` replaces the profile's (for tests). Each part is written
+    with :func:`course_lib.results.record`; returns ``dict(main=record, lr=record)``.
+    """
+    profile = profiles.active_profile(profile)
+    settings = profiles.settings("numpy_mlp", profile) if settings is None else settings
+    data = data.subset(settings["train_size"], settings["test_size"])
+    records = {}
+
+    start = time.perf_counter()
+    runs = [train_numpy_mlp(data, settings, seed, show_progress=show_progress)
+            for seed in settings["seeds"]]
+    at_1000 = {run["seed"]: accuracy_at(run, 1000) for run in runs}
+    extra = {} if None in at_1000.values() else {"test_accuracy_at_step_1000": at_1000}
+    path = results.record("numpy_mlp", profile, settings, runs, "cpu",
+                          time.perf_counter() - start, **extra)
+    records["main"] = json.loads(path.read_text())
+
+    start = time.perf_counter()
+    lr_runs = []
+    for lr in settings["compare_learning_rates"]:
+        same = [r for r in runs if r["seed"] == 0 and r["learning_rate"] == lr]
+        run = dict(same[0], reused_from="numpy_mlp") if same else \
+            train_numpy_mlp(data, settings, 0, learning_rate=lr, show_progress=show_progress)
+        lr_runs.append(run)
+    path = results.record("numpy_mlp_lr", profile, settings, lr_runs, "cpu",
+                          time.perf_counter() - start)
+    records["lr"] = json.loads(path.read_text())
+    return records

@@ -1,10 +1,13 @@
 """The NumPy layers of the MLP, each with the backward pass derived in the chapter
-"Backpropagation by hand".
+"Backpropagation by hand" (``chapters/02_backprop``).
 
-Batches hold one sample per row, as in the chapter's batched formulation (eq. 39):
+Batches hold one sample per row, as in the chapter's batched formulation (report eq. 39):
 a linear layer computes ``X W^T + b``. Every module keeps the original assignment's
 interface: ``forward(x) -> out``, ``backward(dout) -> dx``, parameters in
 ``params['weight' | 'bias']`` and their gradients in ``grads[...]``.
+
+Equation numbers ``(n)`` are the report's; the chapter derives each formula again under
+the label given in brackets, e.g. ``[eq-softmax-vjp]``.
 """
 
 from __future__ import annotations
@@ -19,25 +22,36 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 def softmax_backward(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``dL/dx~ = dL/dx (diag(x) - x x^T)`` (eq. 29) for every row, without forming the Jacobian.
+    """``dL/dx~ = dL/dx (diag(x) - x x^T)`` (eq. 29) [eq-softmax-vjp] for every row.
 
-    Row by row, ``dout (diag(x) - x x^T) = x * dout - x (dout . x)``.
+    The Jacobian is never formed: row by row, ``g (diag(x) - x x^T) = x * (g - g.x)``.
     """
     return out * (dout - np.sum(dout * out, axis=1, keepdims=True))
 
 
+def _check_targets(probs: np.ndarray, targets: np.ndarray) -> None:
+    if probs.ndim != 2 or probs.shape != targets.shape:
+        raise ValueError(f"probabilities {probs.shape} and one-hot targets {targets.shape} "
+                         "must both be [batch, classes]; see course_lib.data.one_hot")
+
+
 def cross_entropy(probs: np.ndarray, targets: np.ndarray) -> float:
     """Mean over the batch of ``-sum_i t_i log x_i`` for one-hot ``targets``."""
+    _check_targets(probs, targets)
     return float(-np.sum(targets * np.log(probs)) / len(probs))
 
 
 def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """``dL/dx = -t / x`` (eq. 3) for each sample, divided by ``B`` for the batch mean (eq. 39)."""
+    """``dL/dx = -t / x`` (eq. 3) [eq-ce-grad] for each sample, divided by ``B`` because
+    the loss is the batch mean [eq-batch-loss]."""
+    _check_targets(probs, targets)
     return -targets / probs / len(probs)
 
 
 def softmax_cross_entropy_backward(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """The fused gradient of cross-entropy after softmax: ``(softmax(x~) - t) / B``."""
+    """The fused gradient of cross-entropy after softmax: ``(softmax(x~) - t) / B``
+    [eq-softmax-ce]."""
+    _check_targets(logits, targets)
     return (softmax(logits) - targets) / len(logits)
 
 
@@ -58,26 +72,36 @@ class LinearModule:
         self.x = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        n_in = self.params["weight"].shape[1]
+        if x.ndim != 2 or x.shape[1] != n_in:
+            raise ValueError(f"LinearModule expects inputs of shape [batch, {n_in}], got "
+                             f"{x.shape} (images must be flattened first: data.flatten)")
         self.x = x
         return x @ self.params["weight"].T + self.params["bias"]
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Store ``dL/dW = dout^T x`` and ``dL/db = sum of dout's rows`` (eqs. 35, 38 summed
-        over the batch), return ``dL/dx = dout W`` (eq. 32's neighbour, the input gradient)."""
+        over the batch) [eq-batch-linear], return ``dL/dx = dout W``.
+
+        ``input_grad=False`` skips ``dL/dx`` (and returns ``None``): the first layer's input
+        is the data, whose gradient nothing uses.
+        """
+        if self.x is None:
+            raise RuntimeError("LinearModule.backward called before forward")
         self.grads["weight"] = dout.T @ self.x
         self.grads["bias"] = dout.sum(axis=0)
-        return dout @ self.params["weight"]
+        return dout @ self.params["weight"] if input_grad else None
 
 
 class ReLUModule:
-    """``out = max(0, x)``; its Jacobian is ``diag(1[x > 0])`` (eq. 19)."""
+    """``out = max(0, x)``; its Jacobian is ``diag(1[x > 0])`` (eq. 19) [eq-relu-jacobian]."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        """``dL/dx = dout * 1[x > 0]`` (eq. 32)."""
+        """``dL/dx = dout * 1[x > 0]`` (eq. 32) [eq-relu-vjp]."""
         return dout * self.mask
 
 

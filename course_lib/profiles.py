@@ -53,7 +53,10 @@ def active_profile(name: str | None = None) -> str:
 
 
 def default_device() -> str:
-    """``"cuda"`` when a CUDA GPU is present, else ``"cpu"``: experiments run on the GPU when there is one."""
+    """``"cuda"`` when a CUDA GPU is present, else ``"cpu"``.
+
+    Experiments run on the GPU when there is one.
+    """
     return "cuda" if _cuda_available() else "cpu"
 
 
@@ -153,7 +156,7 @@ def scale_note(experiment: str, profile: str | None = None) -> str:
 
 
 def describe(experiment: str | None = None, profile: str | None = None) -> str:
-    """One line for a chapter to print: the profile, the device and, if given, the experiment's scale."""
+    """One line for a chapter to print: profile, device and, if given, the experiment's scale."""
     profile = active_profile(profile)
     line = f"profile: {profile} (set {ENV_VAR}=paper|cpu|smoke|auto), device: {default_device()}"
     if experiment is not None:

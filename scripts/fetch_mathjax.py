@@ -24,16 +24,21 @@ TARGET = Path(__file__).resolve().parents[1] / "_static" / "mathjax"
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tarball", type=Path, help="a local mathjax-3.2.2.tgz instead of the registry")
+    ap.add_argument("--tarball", type=Path,
+                    help="a local mathjax-3.2.2.tgz instead of the registry")
     args = ap.parse_args()
     stamp = TARGET / ".version"
     if stamp.is_file() and stamp.read_text().strip() == VERSION:
         return 0
     try:
-        blob = args.tarball.read_bytes() if args.tarball else urllib.request.urlopen(URL, timeout=60).read()
+        if args.tarball:
+            blob = args.tarball.read_bytes()
+        else:
+            blob = urllib.request.urlopen(URL, timeout=60).read()
     except OSError as err:
-        print(f"fetch_mathjax: cannot get {args.tarball or URL} ({err}). The book needs MathJax "
-              f"{VERSION} in {TARGET}; download that tarball and pass --tarball FILE.", file=sys.stderr)
+        print(f"fetch_mathjax: cannot get {args.tarball or URL} ({err}). The book needs "
+              f"MathJax {VERSION} in {TARGET}; download that tarball and pass --tarball FILE.",
+              file=sys.stderr)
         return 1
     if (got := hashlib.sha256(blob).hexdigest()) != SHA256:
         print(f"fetch_mathjax: SHA-256 {got} does not match {SHA256}", file=sys.stderr)

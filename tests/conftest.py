@@ -1,0 +1,55 @@
+"""Shared fixtures: a small CIFAR-10 written in the official binary layout."""
+
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib import data
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+           "dog", "frog", "horse", "ship", "truck"]
+
+
+def make_records(n, seed):
+    """``n`` random records: (uint8 images [n, 3, 32, 32], labels [n], the bytes)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+    y = rng.integers(0, 10, size=n).astype(np.uint8)
+    blob = np.concatenate([y[:, None], x.reshape(n, -1)], axis=1).tobytes()
+    return x, y, blob
+
+
+@pytest.fixture
+def small_layout(monkeypatch, tmp_path):
+    """A binary-layout folder with 20 records per file (the loader checks file sizes
+    against RECORDS_PER_FILE, patched down from 10,000); returns (root, arrays)."""
+    monkeypatch.setattr(data, "RECORDS_PER_FILE", 20)
+    folder = tmp_path / data.FOLDER
+    folder.mkdir()
+    arrays = {}
+    for i, name in enumerate((*data.TRAIN_FILES, data.TEST_FILE)):
+        x, y, blob = make_records(20, seed=i)
+        (folder / name).write_bytes(blob)
+        arrays[name] = (x, y)
+    (folder / data.META_FILE).write_text("\n".join(CLASSES) + "\n\n")
+    return tmp_path, arrays
+
+
+def write_archive(folder: Path, archive: Path, truncate: int | None = None,
+                  extra_member: bool = False) -> Path:
+    """Pack ``folder`` as cifar-10-binary.tar.gz (optionally truncated or with a stray member)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(folder.iterdir()):
+            tar.add(path, arcname=f"{data.FOLDER}/{path.name}")
+        if extra_member:
+            info = tarfile.TarInfo("../evil.txt")
+            payload = b"should never be extracted"
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    blob = buf.getvalue()
+    archive.write_bytes(blob[:truncate] if truncate else blob)
+    return archive
