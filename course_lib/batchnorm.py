@@ -157,9 +157,6 @@ class CustomBatchNorm2d(CustomBatchNormManualModule):
 # ---------------------------------------------------------------------------------------
 # The demonstration: a one-hidden-layer MLP with each BatchNorm trained the same way.
 
-#: Curve settings of the demo where ``profiles.settings("batchnorm_demo")`` gives none.
-DEMO_CURVES = dict(eval_every=100, train_avg=10)
-
 #: variant name -> BatchNorm class used after the hidden linear layer.
 DEMO_VARIANTS = {
     "nn.BatchNorm1d": nn.BatchNorm1d,
@@ -240,7 +237,7 @@ def run_demo(data, profile: str | None = None, device: str | None = None) -> dic
     """
     profile = profiles.active_profile(profile)
     device = device or profiles.default_device()
-    settings = {**DEMO_CURVES, **profiles.settings("batchnorm_demo", profile)}
+    settings = profiles.settings("batchnorm_demo", profile)
     if settings["train_size"] is not None or settings["test_size"] is not None:
         data = data.subset(settings["train_size"], settings["test_size"], seed=settings["seed"])
     start = time.perf_counter()

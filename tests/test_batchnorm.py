@@ -1,8 +1,6 @@
-"""Tests of course_lib.batchnorm: the three BatchNorm implementations, eval mode, the 2-D variant."""
+"""Tests of course_lib.batchnorm: the three BatchNorms, evaluation mode, the 2-D variant."""
 
 from __future__ import annotations
-
-import types
 
 import numpy as np
 import pytest
@@ -27,7 +25,8 @@ def random_problem(shape, seed, dtype=torch.float64):
     """A batch far from zero mean / unit variance, random gamma, beta and upstream gradient."""
     g = torch.Generator().manual_seed(seed)
     b, c = shape
-    x = torch.randn(b, c, generator=g, dtype=dtype) * torch.rand(c, generator=g, dtype=dtype) * 5
+    scale = (torch.rand(c, generator=g, dtype=dtype) + 0.2) * 5
+    x = torch.randn(b, c, generator=g, dtype=dtype) * scale
     x = x + torch.randn(c, generator=g, dtype=dtype) * 3
     gamma = torch.rand(c, generator=g, dtype=dtype) + 0.5
     beta = torch.randn(c, generator=g, dtype=dtype)
@@ -122,6 +121,15 @@ def test_manual_backward_against_course_numerical_gradient():
     x_req = x.clone().requires_grad_(True)
     CustomBatchNormManualFunction.apply(x_req, gamma, beta).backward(dy)
     assert relative_error(x_req.grad.numpy(), numerical_gradient(f, x_np, dy.numpy())) < 1e-7
+
+
+def test_second_derivative_is_refused():
+    x, gamma, beta, _ = random_problem((5, 3), seed=11)
+    x.requires_grad_(True)
+    (gx,) = torch.autograd.grad(CustomBatchNormManualFunction.apply(x, gamma, beta).pow(3).sum(),
+                                x, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        gx.sum().backward()
 
 
 class FakeCtx:
@@ -275,8 +283,8 @@ def test_batchnorm2d_wrong_shape_raises(bad_shape):
 
 def tiny_data(seed=0, n_train=256, n_test=64):
     rng = np.random.default_rng(seed)
-    return CIFAR10(rng.normal(size=(n_train, 3, 4, 4)).astype(np.float32),
-                   rng.integers(0, 10, n_train), rng.normal(size=(n_test, 3, 4, 4)).astype(np.float32),
+    images = lambda n: rng.normal(size=(n, 3, 4, 4)).astype(np.float32)
+    return CIFAR10(images(n_train), rng.integers(0, 10, n_train), images(n_test),
                    rng.integers(0, 10, n_test), [str(i) for i in range(10)],
                    np.zeros((3, 4, 4), np.float32))
 
