@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,8 +36,11 @@ GRID_LABELS = {"first_hidden": "units", "weight_decay": "wd", "dropout": "dropou
 #: The report's Table 1 best configuration (selected on the test set).
 REPORT_BEST_CONFIG = {"first_hidden": 600, "weight_decay": 0.1, "dropout": 0.1,
                       "learning_rate": 1e-4}
-#: Every experiment whose record the page reads.
-EXPERIMENTS = ("numpy_mlp", "torch_mlp", "init_ablation", "mlp_grid", "mlp_best", "cnn")
+#: Every experiment whose record the table reads.
+EXPERIMENTS = ("numpy_mlp", "torch_mlp", "mlp_grid", "mlp_best", "cnn")
+#: Every experiment the provenance table lists (the table's and the chapters' other ones).
+ALL_EXPERIMENTS = ("numpy_mlp", "numpy_mlp_lr", "torch_mlp", "init_ablation", "mlp_grid",
+                   "mlp_best", "batchnorm_demo", "cnn")
 
 
 # --------------------------------------------------------------------------- one number
@@ -122,8 +125,8 @@ def select_runs(record: dict, **match) -> list[dict]:
 def main_runs(record: dict) -> list[dict]:
     """The runs at the experiment's own learning rate (NumPy and PyTorch MLPs).
 
-    The NumPy MLP record also holds runs at other learning rates (``compare_learning_rates``);
-    the report's numbers are for ``settings["learning_rate"]``.
+    The report's numbers are for ``settings["learning_rate"]``; a run recorded at another rate
+    (a learning-rate comparison) does not count.
     """
     lr = record.get("settings", {}).get("learning_rate")
     if isinstance(lr, (int, float)):
@@ -158,7 +161,7 @@ def _validation_accuracy(metrics: dict) -> float | None:
 
 def _selection_field(record: dict, by: str) -> dict | None:
     """A selection the grid record states itself, under one of the names it may use."""
-    for key in (f"selected_by_{by}", f"best_by_{by}", f"selection_by_{by}", f"best_{by}"):
+    for key in (f"by_{by}", f"selected_by_{by}", f"best_by_{by}", f"selection_by_{by}"):
         if isinstance(record.get(key), dict):
             return record[key]
     selection = record.get("selection")
@@ -171,9 +174,9 @@ def grid_choice(record: dict, by: str) -> dict | None:
     """The configuration the grid selects on ``by`` (``"test"`` or ``"validation"``).
 
     Returns ``{"config": {...}, "test_accuracy": float | None}``. Uses the selection the
-    record states when it has one; else picks the run with the highest final accuracy on
-    ``by`` among the runs that trained longest (with successive halving, only the last rung's
-    configurations are comparable).
+    record states when it has one (``mlp_grid`` records ``by_validation`` and ``by_test``);
+    else picks the run with the highest final accuracy on ``by`` among the runs that trained
+    longest (with successive halving, only the last rung's configurations are comparable).
     """
     if by not in ("test", "validation"):
         raise ValueError(f"select by 'test' or 'validation', not {by!r}")
@@ -188,8 +191,10 @@ def grid_choice(record: dict, by: str) -> dict | None:
     runs = [run for run in record["runs"] if len(run_config(run)) == len(GRID_KEYS)]
     if not runs:
         return None
-    longest = max(run["final"].get("step", 0) for run in runs)
-    runs = [run for run in runs if run["final"].get("step", 0) == longest]
+    def trained(run):
+        return run.get("steps_trained", run["final"].get("step", 0))
+    longest = max(trained(run) for run in runs)
+    runs = [run for run in runs if trained(run) == longest]
     score = (lambda r: r["final"].get("test_accuracy")) if by == "test" \
         else (lambda r: _validation_accuracy(r["final"]))
     scored = [(score(run), run) for run in runs if score(run) is not None]
@@ -302,10 +307,16 @@ class Measured:
     device: str | None = None
     date: str | None = None
     error: str | None = None
+    has_record: bool = False
 
     @property
     def found(self) -> bool:
         return self.value is not None
+
+    @property
+    def missing(self) -> str:
+        """Why there is no value: no record at all, or a record without this quantity."""
+        return "not in the record" if self.has_record else "not run"
 
 
 @dataclass
@@ -314,9 +325,9 @@ class Row:
     build: Measured
     recorded: Measured
     scale: str = ""
+    full_scale: bool = True
     verdict: str = ""
     agrees: bool | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def device_of(record: dict) -> str:
@@ -331,7 +342,7 @@ def measure(claim: Claim, record: dict | None) -> Measured:
     if record is None:
         return Measured()
     out = Measured(profile=record.get("profile"), device=device_of(record),
-                   date=str(record.get("date", ""))[:10] or None)
+                   date=str(record.get("date", ""))[:10] or None, has_record=True)
     try:
         out.value = claim.measure(record)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
@@ -362,7 +373,7 @@ def judge(claim: Claim, measured: Measured, full_scale: bool) -> tuple[str, bool
     if measured.error:
         return "record not understood", None
     if not measured.found:
-        return "not run", None
+        return measured.missing, None
     if claim.kind == "config":
         diff = config_difference(measured.value)
         same = not diff
@@ -402,7 +413,8 @@ def compare(profile: str | None = None, build_dir=None, recorded_dir=None) -> li
         scale = profiles.scale_note(claim.experiment, run_profile)
         full = run_profile == "paper" or scale == profiles.scale_note(claim.experiment, "paper")
         row = Row(claim, measure(claim, record),
-                  measure(claim, paper_records.get(claim.experiment)), scale=scale)
+                  measure(claim, paper_records.get(claim.experiment)), scale=scale,
+                  full_scale=full)
         row.verdict, row.agrees = judge(claim, row.build, full)
         rows.append(row)
     return rows
@@ -450,6 +462,8 @@ def format_report(claim: Claim) -> str:
 def format_measured(claim: Claim, measured: Measured) -> str:
     if measured.error:
         return f"record not understood ({measured.error})"
+    if not measured.found:
+        return measured.missing
     if claim.kind == "config":
         return format_config(measured.value)
     return format_stat(claim, measured.value)
@@ -466,22 +480,27 @@ def format_recorded(claim: Claim, measured: Measured) -> str:
 
 
 def html_table(rows: list[Row]) -> str:
-    """The comparison as an HTML table (the notebook shows it with ``IPython.display.HTML``)."""
-    head = ["Quantity", "Report", "This build", "Difference", "Verdict",
+    """The comparison as an HTML table (the notebook shows it with ``IPython.display.HTML``).
+
+    Columns: the quantity (and where the report states it), the report's value, this build's
+    value (and its profile), the difference with the verdict, the recorded GPU value.
+    """
+    head = ["Quantity", "Report", "This build", "Difference: verdict",
             "Recorded paper run on GPU [difference]"]
-    out = ['<table class="table reproduction-table">', "<thead><tr>"]
+    out = ['<table class="table reproduction-table" style="font-size: 0.85em">', "<thead><tr>"]
     out += [f"<th>{html.escape(h)}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for row in rows:
         c = row.claim
-        build_html = html.escape(format_measured(c, row.build))
+        build = html.escape(format_measured(c, row.build))
         if row.build.profile:
-            build_html += f"<br><small>profile {html.escape(row.build.profile)}: " \
-                          f"{html.escape(row.scale)}</small>"
-        cells = [f"{html.escape(c.quantity)} <br><small>({html.escape(c.where)})</small>",
-                 html.escape(format_report(c)), build_html,
-                 html.escape(format_difference(c, row.build.value if c.kind != "config" else None)),
-                 html.escape(row.verdict), html.escape(format_recorded(c, row.recorded))]
+            size = "" if row.full_scale else ", scaled down"
+            build += f"<br><small>profile {html.escape(row.build.profile)}{size}</small>"
+        diff = format_difference(c, row.build.value)
+        verdict = f"{diff}: {row.verdict}" if diff else row.verdict
+        cells = [f"{html.escape(c.quantity)}<br><small>{html.escape(c.where)}</small>",
+                 html.escape(format_report(c)), build, html.escape(verdict),
+                 html.escape(format_recorded(c, row.recorded))]
         out.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
@@ -494,7 +513,7 @@ def provenance(profile: str | None = None, build_dir=None, recorded_dir=None) ->
     out = []
     for source, prof, directory in (("this build", profile, build_dir),
                                     ("recorded GPU run", "paper", recorded_dir)):
-        for experiment in EXPERIMENTS:
+        for experiment in ALL_EXPERIMENTS:
             record = results.load(experiment, prof, directory)
             if record is None:
                 out.append(dict(source=source, experiment=experiment, profile=prof, found=False))
@@ -511,7 +530,8 @@ def provenance(profile: str | None = None, build_dir=None, recorded_dir=None) ->
 def provenance_html(entries: list[dict]) -> str:
     head = ["Source", "Experiment", "Profile", "Runs", "Device", "Date (UTC)", "Commit",
             "Wall time", "torch"]
-    out = ['<table class="table reproduction-provenance">', "<thead><tr>"]
+    out = ['<table class="table reproduction-provenance" style="font-size: 0.85em">',
+           "<thead><tr>"]
     out += [f"<th>{h}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for e in entries:
@@ -527,6 +547,11 @@ def provenance_html(entries: list[dict]) -> str:
     return "\n".join(out)
 
 
+def scale_notes(rows: list[Row]) -> dict[str, str]:
+    """``{experiment: what its profile scaled down}`` for the rows that ran scaled down."""
+    return {r.claim.experiment: r.scale for r in rows if r.build.has_record and not r.full_scale}
+
+
 def summary(rows: list[Row]) -> list[str]:
     """Sentences computed from the table: what agrees, what differs, what was not compared."""
     def names(rs):
@@ -534,7 +559,8 @@ def summary(rows: list[Row]) -> list[str]:
     agree = [r for r in rows if r.agrees is True]
     differ = [r for r in rows if r.agrees is False]
     scaled = [r for r in rows if r.build.found and r.verdict.startswith("not comparable")]
-    missing = [r for r in rows if not r.build.found and not r.build.error]
+    missing = [r for r in rows if not r.build.has_record]
+    absent = [r for r in rows if r.build.has_record and not r.build.found and not r.build.error]
     broken = [r for r in rows if r.build.error]
     no_gpu = sorted({r.claim.experiment for r in rows if not r.recorded.found})
     out = []
@@ -554,6 +580,9 @@ def summary(rows: list[Row]) -> list[str]:
                    f"{scaled[0].build.profile} and are shown, not judged: {names(scaled)}.")
     if missing:
         out.append(f"Not run in this build: {names(missing)}.")
+    if absent:
+        out.append(f"Recorded, but without this quantity (for example no evaluation at that "
+                   f"step): {names(absent)}.")
     if broken:
         out.append(f"Records this page could not read: {names(broken)}.")
     if no_gpu:

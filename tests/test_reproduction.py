@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from course_lib import profiles, reproduction, results
+from course_lib import data, profiles, reproduction, results
 from course_lib.reproduction import CLAIMS, Stat
 
 
@@ -112,6 +112,7 @@ def test_accuracy_at_a_step_that_was_not_evaluated_is_missing(dirs):
     write("numpy_mlp", [make_run(0, 0.47, {1500: 0.47}, learning_rate=1e-3)])
     rows = rows_by_key(reproduction.compare(recorded_dir=recorded))
     assert rows["numpy_step1000"].build.value is None
+    assert rows["numpy_step1000"].verdict == "not in the record"
     assert rows["numpy_final"].build.value.n == 1
     assert rows["numpy_final"].verdict == "one run, no spread to compare with"
 
@@ -130,6 +131,9 @@ def test_cnn_variants_mean_best_and_scaled_profile(dirs):
     assert rows["cnn_mean"].verdict == "not comparable: scaled down"
     assert rows["cnn_mean"].agrees is None
     assert rows["cnn_mean"].scale == profiles.scale_note("cnn", "cpu")
+    assert not rows["cnn_mean"].full_scale
+    notes = reproduction.scale_notes(list(rows.values()))
+    assert notes == {"cnn": profiles.scale_note("cnn", "cpu")}
     assert "not judged" in " ".join(reproduction.summary(list(rows.values())))
 
 
@@ -157,15 +161,17 @@ def test_paper_profile_build_is_judged(dirs, monkeypatch):
 
 
 def grid_runs():
-    """A tiny grid: two configurations reach the last rung, one stops early."""
-    def grid_run(units, lr, test, val, step):
-        run = make_run(0, test, {step: test}, first_hidden=units, weight_decay=0.1,
-                       dropout=0.1, learning_rate=lr)
+    """A tiny grid in mlp_grid's format: two configurations reach the last rung, one stops early
+    (successive halving: validation measured, test not)."""
+    def grid_run(index, units, lr, test, val, step):
+        config = dict(first_hidden=units, weight_decay=0.1, dropout=0.1, learning_rate=lr)
+        run = make_run(0, test, {step: test}, index=index, config=config, steps_trained=step)
         run["final"]["validation_accuracy"] = val
         return run
-    return [grid_run(600, 1e-4, test=0.52, val=0.50, step=1200),
-            grid_run(1000, 1e-3, test=0.53, val=0.49, step=1200),
-            grid_run(400, 5e-4, test=0.60, val=0.60, step=150)]  # stopped early: not eligible
+    early = grid_run(2, 400, 5e-4, test=0.0, val=0.60, step=150)
+    early["final"].update(test_accuracy=None, test_loss=None)
+    return [grid_run(0, 600, 1e-4, test=0.52, val=0.50, step=1200),
+            grid_run(1, 1000, 1e-3, test=0.53, val=0.49, step=1200), early]
 
 
 def test_grid_selection_from_runs(dirs):
@@ -186,9 +192,10 @@ def test_grid_selection_from_runs(dirs):
 
 def test_grid_selection_stated_in_the_record_wins(dirs):
     build, recorded = dirs
-    stated = dict(config=dict(first_hidden=400, weight_decay=0.01, dropout=0.5,
-                              learning_rate=5e-4), test_accuracy=0.51)
-    write("mlp_grid", grid_runs(), selected_by_validation=stated)
+    stated = dict(index=7, config=dict(first_hidden=400, weight_decay=0.01, dropout=0.5,
+                                       learning_rate=5e-4),
+                  validation_accuracy=0.5, test_accuracy=0.51, steps_trained=1200)
+    write("mlp_grid", grid_runs(), by_validation=stated)
     rows = rows_by_key(reproduction.compare(recorded_dir=recorded))
     assert rows["grid_config_val"].build.value["first_hidden"] == 400
     assert rows["grid_config_test"].build.value["first_hidden"] == 1000  # from the runs
@@ -220,5 +227,62 @@ def test_tables_escape_and_list_every_claim(dirs):
     prov = reproduction.provenance(recorded_dir=recorded)
     found = [e for e in prov if e["found"]]
     assert [e["experiment"] for e in found] == ["numpy_mlp"]
-    assert len(prov) == 2 * len(reproduction.EXPERIMENTS)
+    assert len(prov) == 2 * len(reproduction.ALL_EXPERIMENTS)
     assert "numpy_mlp" in reproduction.provenance_html(prov)
+
+
+def tiny_cifar(n_train=80, n_test=40, seed=0):
+    """Random 32x32 colour images with random labels: enough to run every experiment."""
+    rng = np.random.default_rng(seed)
+    x = (20 * rng.standard_normal((n_train + n_test, 3, 32, 32))).astype(np.float32)
+    y = rng.integers(0, 10, n_train + n_test).astype(np.int64)
+    return data.CIFAR10(x[:n_train], y[:n_train], x[n_train:], y[n_train:],
+                        [str(c) for c in range(10)], np.zeros((3, 32, 32), np.float32))
+
+
+#: Smoke settings shrunk further to the tiny data set.
+TINY = {
+    "numpy_mlp": dict(steps=20, eval_every=10, seeds=[0, 1], compare_learning_rates=[1e-3],
+                      batch_size=20),
+    "torch_mlp": dict(steps=20, eval_every=10, seeds=[0, 1], batch_size=20),
+    "mlp_grid": dict(batch_size=20, validation_size=20),
+    "mlp_best": dict(steps=20, eval_every=10, batch_size=20),
+    "cnn": dict(eval_size=16),
+}
+
+
+def test_records_of_the_real_experiments_are_understood(dirs, monkeypatch):
+    """Every experiment function of the course, run for a few steps, writes records that this
+    module reads without error: the check that the record format and this page agree."""
+    from course_lib import convnet, mlp_grid, numpy_mlp, torch_mlp
+
+    build, recorded = dirs
+    real = profiles.settings
+    monkeypatch.setattr(profiles, "settings", lambda exp, profile=None: {
+        **real(exp, "smoke"), "train_size": None, "test_size": None, **TINY.get(exp, {})})
+    cifar = tiny_cifar()
+    numpy_mlp.run_experiment(cifar, profile="smoke", show_progress=False)
+    torch_mlp.run_experiment(cifar, profile="smoke", device="cpu", show_progress=False)
+    grid = mlp_grid.run_grid(cifar, profile="smoke", device="cpu", show_progress=False)
+    # the grid states both selections (named selected_by_... or, earlier, by_...)
+    chosen = {by: grid.get(f"selected_by_{by}") or grid[f"by_{by}"]
+              for by in ("validation", "test")}
+    mlp_grid.run_best(cifar, chosen["validation"]["config"], profile="smoke", device="cpu",
+                      show_progress=False)
+    convnet.run_experiment(cifar, profile="smoke", device="cpu", show_progress=False)
+
+    rows = rows_by_key(reproduction.compare("smoke", recorded_dir=recorded))
+    for key, row in rows.items():
+        assert row.build.error is None, f"{key}: {row.build.error}"
+        assert row.build.has_record, key
+    # 20 steps never reach step 1,000; everything else is measured
+    assert rows.pop("numpy_step1000").verdict == "not in the record"
+    for key, row in rows.items():
+        assert row.build.found, key
+    assert rows["numpy_final"].build.value.n == 2
+    assert rows["cnn_mean"].build.value.n == 2 and rows["cnn_no_bn"].build.value.n == 2
+    assert rows["grid_config_val"].build.value == chosen["validation"]["config"]
+    assert rows["grid_config_test"].build.value == chosen["test"]["config"]
+    assert rows["grid_acc_test"].build.value.values == (chosen["test"]["test_accuracy"],)
+    assert all(r.verdict == "not comparable: scaled down" for r in rows.values()
+               if r.claim.kind == "accuracy" and r.claim.reduce == "mean")
