@@ -91,7 +91,8 @@ _COMMON = {
                      train_size=None, test_size=None),
     # Report 3: a small network trained with each BatchNorm implementation.
     "batchnorm_demo": dict(n_hidden=[256], batch_size=128, learning_rate=1e-3,
-                           steps=600, seed=0, train_size=None, test_size=None),
+                           steps=600, eval_every=100, train_avg=10, seed=0,
+                           train_size=None, test_size=None),
     # Report 4: VGG-style CNN, Adam lr 1e-4, batch 32, 5,000 steps, 10 seeds.
     "cnn": dict(
         steps=5000, batch_size=32, learning_rate=1e-4, eval_every=500, train_avg=10,
@@ -117,7 +118,7 @@ _OVERRIDES = {
                          halving=[(20, 4), (40, 2)], validation_size=500,
                          train_size=2000, test_size=500),
         "mlp_best": dict(steps=40, eval_every=20, train_size=2000, test_size=500),
-        "batchnorm_demo": dict(steps=30, train_size=2000, test_size=500),
+        "batchnorm_demo": dict(steps=30, eval_every=10, train_size=2000, test_size=500),
         "cnn": dict(steps=4, eval_every=2, seeds=[0, 1], batch_size=8, eval_size=64,
                     train_size=256, test_size=64),
     },

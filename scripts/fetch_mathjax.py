@@ -1,4 +1,4 @@
-"""Put MathJax 3 into _static/mathjax/ so the built book renders equations offline.
+"""Put MathJax 3 into _vendor/mathjax/ so the built book renders equations offline.
 
 Downloads the ``mathjax`` package tarball from the npm registry (or uses a tarball
 given with ``--tarball``), checks its SHA-256, and unpacks its ``es5/`` folder. Does
@@ -19,7 +19,7 @@ from pathlib import Path
 VERSION = "3.2.2"
 URL = f"https://registry.npmjs.org/mathjax/-/mathjax-{VERSION}.tgz"
 SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
-TARGET = Path(__file__).resolve().parents[1] / "_static" / "mathjax"
+TARGET = Path(__file__).resolve().parents[1] / "_vendor" / "mathjax"
 
 
 def main() -> int:
