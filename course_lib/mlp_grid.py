@@ -1,0 +1,423 @@
+"""The grid search of the report's Table 1, trained many configurations at a time.
+
+Table 1 searches 3 x 3 x 3 x 3 = 81 configurations of ``n_inputs -> h1 -> 400 -> 10`` MLPs
+(dropout after the second hidden layer) trained with Adam and L2 weight decay. Training them
+one after another wastes a GPU: each step of one configuration is a few small matrix
+products. Here all configurations with the same first-layer size ``h1`` form one *stack*:
+layer ``l``'s weights are one tensor ``[K, out, in]``; the first layer, whose input batch is
+shared, is one large matrix product, every later layer one batched matrix product
+(``torch.baddbmm``); per-configuration dropout rates, learning rates and weight decays
+are ``[K]`` tensors; :class:`StackedAdam` is ``torch.optim.Adam``'s update with those ``[K]``
+hyperparameters broadcast.
+
+Common random numbers: every configuration sees the same mini-batches in the same order (one
+:class:`~course_lib.data.BatchSampler`); configurations with the same ``h1`` start from the
+same initial weights (PyTorch's default initialisation, one seed); and one uniform draw ``u``
+per step and hidden unit is shared, each configuration dropping the units where
+``u < p_k``. Differences between configurations therefore come from their hyperparameters,
+not from different luck in batches, initialisation or dropout masks.
+
+Model selection holds ``validation_size`` training images out (:meth:`CIFAR10.split_validation`)
+and measures validation and test accuracy, so a chapter can compare selecting by test
+accuracy (the report's way) with selecting by validation accuracy (honest). With
+``settings["halving"]`` the grid is searched by successive halving
+(Jamieson and Talwalkar, 2016): a list of rungs ``(total_steps, n_configs)``; the best
+``n_configs`` on validation accuracy continue training to ``total_steps``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import profiles, results
+from .data import BatchSampler
+from .torch_mlp import TorchMLP, as_tensors, make_mlp, train_torch_mlp
+from .training import Curves, progress, summarize
+
+#: The four hyperparameters of Table 1, in the order of the report.
+AXES = ("first_hidden", "weight_decay", "dropout", "learning_rate")
+#: The configuration the report selected (Table 1, "Best" column) and its test accuracy.
+REPORT_BEST = dict(first_hidden=600, weight_decay=0.1, dropout=0.1, learning_rate=1e-4)
+REPORT_ACCURACY = 0.542
+
+
+def grid_configs(settings: dict) -> list[dict]:
+    """Every combination of the values of :data:`AXES` in ``settings`` (81 for Table 1)."""
+    return [dict(zip(AXES, values)) for values in itertools.product(*(settings[a] for a in AXES))]
+
+
+class StackedMLP:
+    """``K`` MLPs of one shape side by side; layer ``l`` holds weights ``[K, out, in]``.
+
+    Configuration ``k`` computes exactly what a :class:`~course_lib.torch_mlp.TorchMLP` with
+    the ``k``-th weights computes: ``Linear -> ReLU`` per hidden layer, dropout with rate
+    ``dropout[k]`` on the last hidden layer's output in training, a final ``Linear``.
+    """
+
+    def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor],
+                 dropout: torch.Tensor):
+        if len(weights) != len(biases) or len(weights) < 2:
+            raise ValueError("need one bias per weight and at least one hidden layer")
+        self.weights = [w.detach().clone().requires_grad_(True) for w in weights]
+        self.biases = [b.detach().clone().requires_grad_(True) for b in biases]
+        self.dropout = dropout.detach().clone().to(self.weights[0])
+
+    @classmethod
+    def stack(cls, models: list[TorchMLP]) -> StackedMLP:
+        """Copy the weights of ``K`` same-shaped :class:`TorchMLP` into one stack."""
+        n_layers = len(models[0].linears)
+        weights = [torch.stack([m.linears[i].weight.detach() for m in models])
+                   for i in range(n_layers)]
+        biases = [torch.stack([m.linears[i].bias.detach() for m in models])
+                  for i in range(n_layers)]
+        dropout = torch.tensor([m.dropout.p for m in models])
+        return cls(weights, biases, dropout)
+
+    def __len__(self) -> int:
+        return self.weights[0].shape[0]
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [p for pair in zip(self.weights, self.biases) for p in pair]
+
+    @property
+    def hidden_sizes(self) -> list[int]:
+        return [w.shape[1] for w in self.weights[:-1]]
+
+    def forward(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[K, B, n_classes]`` for one shared batch ``x`` ``[B, n_inputs]``.
+
+        ``u`` (``[B, last hidden size]``, uniform in [0, 1)) switches dropout on: model ``k``
+        keeps unit ``j`` of sample ``b`` where ``u[b, j] >= dropout[k]`` and scales the kept
+        ones by ``1 / (1 - dropout[k])``, as ``nn.Dropout`` does. ``u=None``: evaluation.
+        """
+        k, (w, b) = len(self), (self.weights[0], self.biases[0])
+        # The first layer reads the same batch in every model: all K weight matrices side by
+        # side make one large product [B, n_inputs] x [n_inputs, K * h1], cheaper than K
+        # small ones (its weight gradient is one large product too).
+        h = (x @ w.reshape(-1, w.shape[2]).T).view(len(x), k, -1).transpose(0, 1)
+        h = torch.relu(h + b.unsqueeze(1))
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if i == 0:
+                continue
+            if i == last and u is not None:  # dropout on the last hidden layer's output
+                p = self.dropout.view(-1, 1, 1)
+                h = h * (u >= p) / (1 - p)
+            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # [K, B, out]
+            if i < last:
+                h = torch.relu(h)
+        return h
+
+    def select(self, keep: list[int]) -> StackedMLP:
+        """A new stack holding only models ``keep`` (their current weights)."""
+        idx = torch.as_tensor(keep, device=self.weights[0].device)
+        return StackedMLP([w[idx] for w in self.weights], [b[idx] for b in self.biases],
+                          self.dropout[idx])
+
+    def unstack(self, k: int) -> TorchMLP:
+        """Model ``k`` as a :class:`TorchMLP` (for checks against the one-model code)."""
+        sizes = [self.weights[0].shape[2], *self.hidden_sizes]
+        model = TorchMLP(sizes[0], sizes[1:], self.weights[-1].shape[1],
+                         dropout=float(self.dropout[k])).to(self.weights[0])
+        with torch.no_grad():
+            for linear, w, b in zip(model.linears, self.weights, self.biases):
+                linear.weight.copy_(w[k])
+                linear.bias.copy_(b[k])
+        return model
+
+
+class StackedAdam:
+    """``torch.optim.Adam`` (coupled L2 ``weight_decay``) for stacked parameters ``[K, ...]``
+    with one learning rate and one weight decay per model.
+
+    The update of model ``k`` is, with ``g = grad + weight_decay[k] * w`` and step ``t``:
+    ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
+    ``w <- w - lr[k] / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``, in the order of
+    operations of ``torch.optim.Adam``'s single-tensor implementation.
+    """
+
+    def __init__(self, params: list[torch.Tensor], lr, weight_decay,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        ref = self.params[0]
+        self.lr = torch.as_tensor(lr, dtype=ref.dtype, device=ref.device).clone()
+        self.weight_decay = torch.as_tensor(weight_decay, dtype=ref.dtype,
+                                            device=ref.device).clone()
+        if self.lr.shape != (ref.shape[0],) or self.weight_decay.shape != (ref.shape[0],):
+            raise ValueError(f"lr and weight_decay need one value per model ({ref.shape[0]})")
+        self.betas, self.eps, self.t = betas, eps, 0
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        self.t += 1
+        bias_correction1 = 1 - beta1 ** self.t
+        bias_correction2_sqrt = math.sqrt(1 - beta2 ** self.t)
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            grad = p.grad.addcmul(p, self.weight_decay.view(shape))  # g + wd * w
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            step_size = (self.lr / bias_correction1).view(shape)
+            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.sub_(m.div(denom).mul_(step_size))
+
+    def select(self, params: list[torch.Tensor], keep: list[int]) -> StackedAdam:
+        """The optimiser of ``params`` (from :meth:`StackedMLP.select`): models ``keep``'s state."""
+        idx = torch.as_tensor(keep, device=self.params[0].device)
+        out = StackedAdam(params, self.lr[idx], self.weight_decay[idx], self.betas, self.eps)
+        out.t = self.t
+        out.exp_avg = [m[idx].clone() for m in self.exp_avg]
+        out.exp_avg_sq = [v[idx].clone() for v in self.exp_avg_sq]
+        return out
+
+
+@dataclass
+class Stack:
+    """Configurations ``ids`` (indices into the grid) trained together: model and optimiser."""
+
+    ids: list[int]
+    model: StackedMLP
+    optimizer: StackedAdam
+
+    def keep(self, ids: set[int]) -> Stack | None:
+        rows = [i for i, c in enumerate(self.ids) if c in ids]
+        if not rows:
+            return None
+        model = self.model.select(rows)
+        return Stack([self.ids[i] for i in rows], model,
+                      self.optimizer.select(model.parameters(), rows))
+
+
+def build_stacks(configs: list[dict], n_inputs: int, second_hidden: int, n_classes: int,
+                 seed: int, device) -> list[Stack]:
+    """One :class:`Stack` per first-layer size; every model of a stack starts from the same
+    PyTorch-default weights (drawn with ``seed``)."""
+    stacks = []
+    for h1 in sorted({c["first_hidden"] for c in configs}):
+        ids = [i for i, c in enumerate(configs) if c["first_hidden"] == h1]
+        base = make_mlp(n_inputs, [h1, second_hidden], n_classes, seed, init="pytorch").to(device)
+        k = len(ids)
+        model = StackedMLP([lin.weight.detach().expand(k, -1, -1) for lin in base.linears],
+                           [lin.bias.detach().expand(k, -1) for lin in base.linears],
+                           torch.tensor([configs[i]["dropout"] for i in ids]))
+        opt = StackedAdam(model.parameters(), [configs[i]["learning_rate"] for i in ids],
+                          [configs[i]["weight_decay"] for i in ids])
+        stacks.append(Stack(ids, model, opt))
+    return stacks
+
+
+def train_step(stack: Stack, xb: torch.Tensor, yb: torch.Tensor,
+               u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Adam step of every model of ``stack`` on the shared batch; returns each model's
+    mini-batch loss and accuracy ``[K]`` (on the device, no synchronisation)."""
+    logits = stack.model.forward(xb, u)  # [K, B, C]
+    k, b, c = logits.shape
+    losses = F.cross_entropy(logits.reshape(k * b, c), yb.repeat(k), reduction="none")
+    losses = losses.view(k, b).mean(1)
+    stack.optimizer.zero_grad()
+    losses.sum().backward()  # model k's parameters only receive model k's loss gradient
+    stack.optimizer.step()
+    return losses.detach(), (logits.detach().argmax(2) == yb).float().mean(1)
+
+
+@torch.no_grad()
+def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
+                   batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Mean cross-entropy and accuracy ``[K]`` of every model (no dropout) on ``x``, ``y``."""
+    k = len(stack.model)
+    loss = torch.zeros(k, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(k, dtype=torch.float64, device=x.device)
+    for i in range(0, len(y), batch_size):
+        logits = stack.model.forward(x[i:i + batch_size])
+        yb = y[i:i + batch_size]
+        kb, b, c = logits.shape
+        loss += F.cross_entropy(logits.reshape(kb * b, c), yb.repeat(kb),
+                                reduction="none").view(kb, b).sum(1).double()
+        correct += (logits.argmax(2) == yb).sum(1).double()
+    return (loss / len(y)).cpu().numpy(), (correct / len(y)).cpu().numpy()
+
+
+def check_rungs(rungs: list, n_configs: int) -> list[tuple[int, int]]:
+    """Validate successive-halving rungs ``[(total_steps, n_configs), ...]``."""
+    rungs = [(int(s), int(n)) for s, n in rungs]
+    if not rungs or rungs[0][1] != n_configs:
+        raise ValueError(f"the first rung must train all {n_configs} configurations, got {rungs}")
+    for (s0, n0), (s1, n1) in zip(rungs, rungs[1:]):
+        if not (s1 > s0 and 0 < n1 <= n0):
+            raise ValueError(f"rungs need increasing steps and non-increasing counts: {rungs}")
+    return rungs
+
+
+def select(runs: list[dict], metric: str) -> dict:
+    """The run with the highest final ``metric`` among the runs trained to the last rung."""
+    top = max(r["steps_trained"] for r in runs)
+    finished = [r for r in runs if r["steps_trained"] == top]
+    return max(finished, key=lambda r: (r["final"][metric], -r["index"]))
+
+
+def train_grid(data, settings: dict, device=None, show_progress: bool = True) -> dict:
+    """Train the grid of ``settings`` (``settings("mlp_grid")``) on ``data``.
+
+    Holds out ``validation_size`` training images, trains on the rest; evaluates validation
+    and test metrics every ``eval_every`` steps (``None``: never in between) and validation
+    metrics at the end of every rung, test metrics also at the end of the last rung.
+    Returns ``runs`` (one per configuration: ``index, config, steps_trained, final, best,
+    curves``), the two selections ``selected_by_validation`` and ``selected_by_test`` (among
+    the runs of the last rung), ``rungs``, ``rung_times`` and ``wall_time``.
+    """
+    device = torch.device(device or profiles.default_device())
+    configs = grid_configs(settings)
+    rungs = check_rungs(settings.get("halving") or [(settings["steps"], len(configs))],
+                        len(configs))
+    seed = settings["seed"]
+    train, (x_val, y_val) = data.split_validation(settings["validation_size"], seed=seed)
+    x_train, y_train = as_tensors(train.x_train, train.y_train, device)
+    x_val, y_val = as_tensors(x_val, y_val, device)
+    x_test, y_test = as_tensors(train.x_test, train.y_test, device)
+    stacks = build_stacks(configs, x_train.shape[1], settings["second_hidden"], 10, seed, device)
+    sampler = BatchSampler(len(y_train), settings["batch_size"], seed=seed)
+    dropout_rng = torch.Generator(device).manual_seed(seed)
+    curves = [Curves(train_avg=1) for _ in configs]
+    steps_trained = [0] * len(configs)
+    train_sums = {id(s): torch.zeros(2, len(s.ids), device=device) for s in stacks}
+    window_start, step, rung_times = 0, 0, []
+    start = time.perf_counter()
+
+    def evaluate(with_test: bool):
+        nonlocal window_start
+        for s in stacks:
+            metrics = dict(zip(("validation_loss", "validation_accuracy"),
+                               evaluate_stack(s, x_val, y_val)))
+            if with_test:
+                metrics.update(zip(("test_loss", "test_accuracy"),
+                                   evaluate_stack(s, x_test, y_test)))
+            sums = (train_sums[id(s)] / (step - window_start)).cpu().numpy()
+            for j, c in enumerate(s.ids):
+                curves[c].add_train(step, sums[0, j], sums[1, j])
+                curves[c].add_eval(step, **{k: v[j] for k, v in metrics.items()})
+                steps_trained[c] = step
+            train_sums[id(s)].zero_()
+        window_start = step
+
+    for r, (rung_steps, n_keep) in enumerate(rungs):
+        rung_start = time.perf_counter()
+        if r > 0:  # successive halving: keep the best n_keep on validation accuracy
+            alive = [c for s in stacks for c in s.ids]
+            ranked = sorted(alive, key=lambda c: (-curves[c].eval["validation_accuracy"][-1], c))
+            survivors = set(ranked[:n_keep])
+            stacks = [t for t in (s.keep(survivors) for s in stacks) if t is not None]
+            train_sums = {id(s): torch.zeros(2, len(s.ids), device=device) for s in stacks}
+        todo = range(rung_steps - step)
+        if show_progress:
+            todo = progress(len(todo), f"grid rung {r + 1}/{len(rungs)} "
+                                       f"({sum(len(s.ids) for s in stacks)} configurations)")
+        last_rung = r == len(rungs) - 1
+        for _ in todo:
+            step += 1
+            idx = torch.from_numpy(sampler.next_indices()).to(device)
+            xb, yb = x_train[idx], y_train[idx]
+            u = torch.rand(len(idx), settings["second_hidden"], generator=dropout_rng,
+                           device=device, dtype=xb.dtype)
+            for s in stacks:
+                loss, acc = train_step(s, xb, yb, u)
+                train_sums[id(s)][0] += loss
+                train_sums[id(s)][1] += acc
+            periodic = bool(settings.get("eval_every")) and step % settings["eval_every"] == 0
+            if periodic or step == rung_steps:
+                evaluate(with_test=periodic or (last_rung and step == rung_steps))
+        rung_times.append(time.perf_counter() - rung_start)
+    wall = time.perf_counter() - start
+
+    runs = []
+    for i, (config, c) in enumerate(zip(configs, curves)):
+        c = c.as_dict()
+        if "test_accuracy" in c["eval"]:
+            final, best = summarize(c)
+        else:  # stopped early by successive halving: only validation was measured
+            final, best = summarize(c, "validation_accuracy")
+            final.update(test_accuracy=None, test_loss=None)
+            best = dict(test_accuracy=None, step=None)
+        runs.append(dict(index=i, seed=seed, config=config, steps_trained=steps_trained[i],
+                         final=final, best=best, curves=c,
+                         variant=config_label(config)))
+    summary = {}
+    for name, metric in (("selected_by_validation", "validation_accuracy"),
+                         ("selected_by_test", "test_accuracy")):
+        run = select(runs, metric)
+        summary[name] = dict(index=run["index"], config=run["config"],
+                             validation_accuracy=run["final"]["validation_accuracy"],
+                             test_accuracy=run["final"]["test_accuracy"],
+                             steps_trained=run["steps_trained"])
+    return dict(runs=runs, rungs=rungs, rung_times=rung_times, wall_time=wall, **summary)
+
+
+def config_label(config: dict) -> str:
+    """A short name such as ``h1=600 wd=0.1 p=0.1 lr=1e-04``."""
+    return (f"h1={config['first_hidden']} wd={config['weight_decay']:g} "
+            f"p={config['dropout']:g} lr={config['learning_rate']:.0e}")
+
+
+def _subset(data, settings: dict):
+    if settings.get("train_size") or settings.get("test_size"):
+        return data.subset(settings.get("train_size"), settings.get("test_size"))
+    return data
+
+
+def run_grid(data, profile: str | None = None, device=None, show_progress: bool = True) -> dict:
+    """Table 1's grid under ``profile``; records experiment ``"mlp_grid"`` and returns the record.
+
+    The record's ``runs`` hold one entry per configuration; ``selected_by_validation`` and
+    ``selected_by_test`` the two selections; ``rungs`` and ``rung_times`` the schedule and its cost.
+    """
+    profile = profiles.active_profile(profile)
+    settings = profiles.settings("mlp_grid", profile)
+    device = str(device or profiles.default_device())
+    out = train_grid(_subset(data, settings), settings, device, show_progress)
+    runs = out.pop("runs")
+    wall = out.pop("wall_time")
+    path = results.record("mlp_grid", profile, settings, runs, device, wall,
+                          common_random_numbers=True, **out)
+    return results.load("mlp_grid", profile, path.parent.parent)
+
+
+def best_settings(config: dict, profile: str | None = None) -> dict:
+    """``settings("mlp_best")`` completed with ``config`` for :func:`train_torch_mlp`."""
+    settings = profiles.settings("mlp_best", profile)
+    grid = profiles.settings("mlp_grid", profile)
+    settings.update(n_hidden=[config["first_hidden"], grid["second_hidden"]],
+                    dropout=config["dropout"], weight_decay=config["weight_decay"],
+                    learning_rate=config["learning_rate"])
+    return settings
+
+
+def run_best(data, config: dict, profile: str | None = None, device=None,
+             show_progress: bool = True) -> dict:
+    """Retrain ``config`` on all training images (Figure 2); records ``"mlp_best"``.
+
+    Plain :class:`TorchMLP` with PyTorch's default initialisation and ``torch.optim.Adam``,
+    i.e. none of the stacked code: an independent check of the grid's numbers.
+    """
+    profile = profiles.active_profile(profile)
+    settings = best_settings(config, profile)
+    device = str(device or profiles.default_device())
+    run = train_torch_mlp(_subset(data, settings), settings, settings["seed"], init="pytorch",
+                          optimizer="adam", device=device, show_progress=show_progress)
+    run.update(config=config, variant=config_label(config))
+    path = results.record("mlp_best", profile, settings, [run], device, run["wall_time"],
+                          config=config)
+    return results.load("mlp_best", profile, path.parent.parent)
+

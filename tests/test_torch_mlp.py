@@ -1,0 +1,185 @@
+"""Tests of course_lib.torch_mlp: the PyTorch MLP, its initialisations and training loops."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import results
+from course_lib.data import CIFAR10, one_hot
+from course_lib.numpy_modules import cross_entropy, cross_entropy_backward
+from course_lib.torch_mlp import (
+    TorchMLP,
+    fused_sgd_step,
+    make_mlp,
+    numpy_mlp_from_torch,
+    run_experiment,
+    train_numpy_mlp_from_torch,
+    train_torch_mlp,
+)
+
+
+def synthetic_data(n_train=600, n_test=200, seed=0):
+    """A small learnable stand-in for CIFAR-10: 3x4x4 images, labels from a linear map."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((48, 10))
+
+    def make(n):
+        x = (20 * rng.standard_normal((n, 3, 4, 4))).astype(np.float32)
+        return x, (x.reshape(n, -1) @ w).argmax(1).astype(np.int64)
+
+    x_tr, y_tr = make(n_train)
+    x_te, y_te = make(n_test)
+    return CIFAR10(x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)],
+                   np.zeros((3, 4, 4), np.float32))
+
+
+SETTINGS = dict(n_hidden=[16], batch_size=50, learning_rate=1e-3, steps=30, eval_every=10,
+                train_avg=5, init_std=1e-4)
+
+
+def test_shapes_and_bad_inputs():
+    model = TorchMLP(48, [32, 16], 10)
+    assert model(torch.zeros(7, 48)).shape == (7, 10)
+    assert TorchMLP(48, [], 10)(torch.zeros(3, 48)).shape == (3, 10)  # softmax regression
+    with pytest.raises(ValueError, match="expected input"):
+        model(torch.zeros(7, 3, 4, 4))
+    with pytest.raises(ValueError, match="init"):
+        TorchMLP(48, [16], 10, init="he")
+    with pytest.raises(ValueError, match="dropout"):
+        TorchMLP(48, [16], 10, dropout=1.0)
+
+
+def test_dropout_only_in_training_mode():
+    torch.manual_seed(0)
+    model = TorchMLP(48, [64, 2000], 10, dropout=0.5)
+    x = torch.randn(8, 48)
+    hidden = {}
+    model.dropout.register_forward_hook(lambda m, i, o: hidden.update(inp=i[0], out=o))
+    model.train()
+    a, b = model(x), model(x)
+    assert not torch.allclose(a, b)  # a new mask each call
+    kept = hidden["out"] != 0
+    active = hidden["inp"] != 0
+    frac = (kept & active).sum() / active.sum()
+    assert abs(float(frac) - 0.5) < 0.03
+    # kept units are scaled by 1 / (1 - p)
+    torch.testing.assert_close(hidden["out"][kept], 2 * hidden["inp"][kept])
+    model.eval()
+    c, d = model(x), model(x)
+    torch.testing.assert_close(c, d)
+    torch.testing.assert_close(hidden["out"], hidden["inp"])
+
+
+def test_pytorch_default_init_is_uniform_not_he():
+    model = make_mlp(3072, [100], 10, seed=0, init="pytorch")
+    w = model.linears[0].weight.detach().double()
+    bound = 1 / math.sqrt(3072)
+    assert w.abs().max() <= bound
+    assert abs(w.std().item() / (bound / math.sqrt(3)) - 1) < 0.01  # std 1/sqrt(3 fan_in)
+    he_std = math.sqrt(2 / 3072)
+    assert w.std().item() < 0.5 * he_std  # He's normal init would be 2.45x wider
+    b = model.linears[0].bias.detach()
+    assert b.abs().max() <= bound and b.std() > 0.3 * bound
+
+
+def test_normal_init_statistics():
+    model = make_mlp(3072, [100], 10, seed=0, init="normal", init_std=1e-4)
+    w = model.linears[0].weight.detach().double()
+    assert abs(w.std().item() / 1e-4 - 1) < 0.01
+    assert abs(w.mean().item()) < 1e-4 * 5 / math.sqrt(w.numel())
+    for linear in model.linears:
+        assert torch.count_nonzero(linear.bias) == 0
+
+
+def test_make_mlp_is_seeded_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = make_mlp(48, [16], 10, seed=5)
+    b = make_mlp(48, [16], 10, seed=5)
+    c = make_mlp(48, [16], 10, seed=6)
+    torch.testing.assert_close(torch.rand(3), expected)
+    torch.testing.assert_close(a.linears[0].weight, b.linears[0].weight)
+    assert not torch.equal(a.linears[0].weight, c.linears[0].weight)
+
+
+def test_numpy_twin_computes_the_same_function():
+    model = make_mlp(48, [16, 8], 10, seed=0)
+    twin = numpy_mlp_from_torch(model)
+    x = np.random.default_rng(0).standard_normal((5, 48)).astype(np.float32)
+    probs = torch.softmax(model(torch.from_numpy(x)), 1).detach().numpy()
+    np.testing.assert_allclose(twin.forward(x), probs, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="dropout"):
+        numpy_mlp_from_torch(make_mlp(48, [16], 10, seed=0, dropout=0.1))
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("init", ["pytorch", "normal"])
+def test_torch_and_numpy_training_agree(init, device):
+    """Same seed: same initial weights, same batches, same SGD -> the same curves."""
+    data = synthetic_data()
+    settings = dict(SETTINGS, learning_rate=1e-4 if init == "pytorch" else 1e-3)
+    a = train_torch_mlp(data, settings, seed=3, init=init, device=device, show_progress=False)
+    b = train_numpy_mlp_from_torch(data, settings, seed=3, init=init, show_progress=False)
+    assert a["curves"]["eval"]["step"] == [10, 20, 30]
+    assert a["curves"]["train"]["step"] == list(range(5, 31, 5))
+    np.testing.assert_allclose(a["curves"]["train"]["loss"], b["curves"]["train"]["loss"],
+                               rtol=1e-3)
+    np.testing.assert_allclose(a["curves"]["eval"]["test_loss"], b["curves"]["eval"]["test_loss"],
+                               rtol=1e-3)
+    assert a["final"]["test_accuracy"] == pytest.approx(b["final"]["test_accuracy"], abs=0.02)
+    assert a["curves"]["train"]["loss"][-1] < a["curves"]["train"]["loss"][0]  # it learns
+
+
+def test_train_torch_mlp_is_reproducible_and_validates_optimizer():
+    data = synthetic_data()
+    settings = dict(SETTINGS, n_hidden=[16, 8], dropout=0.3, weight_decay=0.01)
+    a = train_torch_mlp(data, settings, seed=1, optimizer="adam", device="cpu",
+                        show_progress=False)
+    b = train_torch_mlp(data, settings, seed=1, optimizer="adam", device="cpu",
+                        show_progress=False)
+    assert a["curves"] == b["curves"]
+    assert 0 <= a["best"]["test_accuracy"] <= 1 and a["best"]["step"] in (10, 20, 30)
+    with pytest.raises(ValueError, match="optimizer"):
+        train_torch_mlp(data, settings, seed=1, optimizer="rmsprop", device="cpu",
+                        show_progress=False)
+
+
+def test_run_experiment_records_both_experiments(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    out = run_experiment(synthetic_data(), profile="smoke", device="cpu", show_progress=False)
+    torch_runs, ablation = out["torch_mlp"]["runs"], out["init_ablation"]["runs"]
+    assert (tmp_path / "smoke" / "torch_mlp.json").is_file()
+    assert (tmp_path / "smoke" / "init_ablation.json").is_file()
+    assert {r["variant"] for r in torch_runs} == {"pytorch/pytorch"}
+    assert sorted(r["variant"] for r in ablation) == sorted(
+        [f"{f}/{i}" for f in ("pytorch", "numpy") for i in ("pytorch", "normal")] * 2)
+    for run in ablation:
+        assert 0 <= run["final"]["test_accuracy"] <= 1
+        assert set(run) >= {"seed", "final", "best", "curves", "wall_time", "init"}
+
+
+def test_fused_numpy_step_equals_the_reports_chain_and_stays_finite():
+    rng = np.random.default_rng(0)
+    x = (60 * rng.standard_normal((32, 48))).astype(np.float32)
+    targets = one_hot(rng.integers(0, 10, 32), dtype=np.float32)
+    small = numpy_mlp_from_torch(make_mlp(48, [16], 10, seed=0, init="normal", init_std=1e-2))
+    small.backward(cross_entropy_backward(small.forward(x), targets))
+    chain = [layer.grads["weight"].copy() for layer in small.linear_layers]
+    fused_sgd_step(small, x, targets, learning_rate=0.0)
+    for g, layer in zip(chain, small.linear_layers):
+        np.testing.assert_allclose(layer.grads["weight"], g, rtol=1e-4, atol=1e-6)
+    # PyTorch's init on raw pixels: some target probabilities underflow to 0 in float32
+    x = (300 * rng.standard_normal((200, 48))).astype(np.float32)
+    targets = one_hot(rng.integers(0, 10, 200), dtype=np.float32)
+    big = numpy_mlp_from_torch(make_mlp(48, [100], 10, seed=0, init="pytorch"))
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, then 0 * -inf = NaN
+        assert not np.isfinite(cross_entropy(big.forward(x), targets))
+    loss, _ = fused_sgd_step(big, x, targets, learning_rate=1e-3)
+    assert np.isfinite(loss)
+    assert all(np.isfinite(layer.params["weight"]).all() for layer in big.linear_layers)
