@@ -11,6 +11,7 @@ With ``n_models=1`` it is the plain network.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -125,7 +126,7 @@ def grouped_loss(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
     return per_model.sum(), per_model
 
 
-def _adam(params, lr: float) -> torch.optim.Adam:
+def adam(params, lr: float) -> torch.optim.Adam:
     """Adam; the fused kernel (one launch for all parameters) where this PyTorch has it."""
     try:
         return torch.optim.Adam(params, lr=lr, fused=True)
@@ -194,7 +195,7 @@ def train_convnets(data, settings: dict, seeds: list[int], batch_norm: bool = Tr
     G, B, steps = len(seeds), settings["batch_size"], settings["steps"]
     model = stack_models([init_convnet(s, batch_norm) for s in seeds])
     model = model.to(device, memory_format=fmt).train()
-    optimizer = _adam(model.parameters(), settings["learning_rate"])
+    optimizer = adam(model.parameters(), settings["learning_rate"])
 
     x_train = torch.as_tensor(data.x_train).to(device)
     y_train = torch.as_tensor(data.y_train).to(device)
@@ -290,9 +291,10 @@ def run_experiment(data, profile: str | None = None, device: str | None = None,
 
     ``data`` is a :class:`~course_lib.data.CIFAR10` (subset here to the profile's
     ``train_size``/``test_size``, a no-op if it already is). Records experiment ``"cnn"``
-    with one run per (variant, seed) and returns the record as a dict, plus ``path`` (the
-    JSON file) and ``probabilities``: ``{(variant, seed): [N_test, 10]}``, each run's final
-    test-set class probabilities (kept in memory only, not in the JSON).
+    with one run per (variant, seed) and returns ``record`` (the recorded JSON as a dict),
+    ``runs`` (its runs), ``path`` (the JSON file) and ``probabilities``:
+    ``{(variant, seed): [N_test, 10]}``, each run's final test-set class probabilities
+    (kept in memory only, not in the JSON).
     """
     profile = profiles.active_profile(profile)
     settings = profiles.settings("cnn", profile)
@@ -317,6 +319,5 @@ def run_experiment(data, profile: str | None = None, device: str | None = None,
     wall = time.perf_counter() - start
     path = results.record("cnn", profile, settings, runs, str(device), wall,
                           models_per_group=per_group)
-    return dict(experiment="cnn", profile=profile, settings=settings, device=str(device),
-                wall_time=wall, runs=runs, models_per_group=per_group, path=str(path),
-                probabilities=probabilities)
+    record = json.loads(path.read_text())
+    return dict(record=record, runs=record["runs"], path=str(path), probabilities=probabilities)
