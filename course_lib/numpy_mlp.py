@@ -9,7 +9,14 @@ import numpy as np
 
 from . import profiles, results
 from .data import BatchSampler, flatten, one_hot
-from .numpy_modules import CrossEntropyModule, LinearModule, ReLUModule, SoftMaxModule
+from .numpy_modules import (
+    CrossEntropyModule,
+    LinearModule,
+    ReLUModule,
+    SoftMaxModule,
+    log_softmax,
+    softmax_cross_entropy_backward,
+)
 from .training import Curves, eval_steps, progress, summarize
 
 
@@ -34,6 +41,12 @@ class MLP:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The forward pass without the final softmax."""
+        for layer in self.layers[:-1]:
             x = layer.forward(x)
         return x
 
@@ -68,29 +81,60 @@ def train_step(model: MLP, x: np.ndarray, targets: np.ndarray, learning_rate: fl
     return loss, probs
 
 
-def evaluate(model: MLP, x: np.ndarray, y: np.ndarray,
-             batch_size: int = 5000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on flattened ``x`` and integer labels ``y``."""
+def fused_train_step(model: MLP, x: np.ndarray, targets: np.ndarray,
+                     learning_rate: float) -> tuple[float, np.ndarray]:
+    """One SGD step with softmax and cross-entropy *fused*, as PyTorch's ``F.cross_entropy``
+    does: the loss from :func:`~course_lib.numpy_modules.log_softmax`, the gradient
+    ``(softmax - t) / B``. The same gradient as the report's eqs. (3) and (29) chained
+    (chapter 02 shows it), but finite when a probability underflows to 0.
+    Returns (loss, logits).
+    """
+    logits = model.logits(x)
+    loss = float(-(targets * log_softmax(logits)).sum() / len(x))
+    dout = softmax_cross_entropy_backward(logits, targets)
+    for layer in reversed(model.layers[1:-1]):
+        dout = layer.backward(dout)
+    model.layers[0].backward(dout, input_grad=False)
+    sgd_step(model, learning_rate)
+    return loss, logits
+
+
+def evaluate(model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int = 5000,
+             fused: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on flattened ``x`` and integer labels ``y``.
+
+    ``fused=True`` computes the loss from the logits by ``log_softmax`` (finite when a
+    probability underflows), as :func:`fused_train_step` does.
+    """
     loss_fn, loss, correct = CrossEntropyModule(), 0.0, 0
     for i in range(0, len(y), batch_size):
-        probs = model.forward(x[i:i + batch_size])
         yb = y[i:i + batch_size]
-        loss += loss_fn.forward(probs, one_hot(yb, dtype=probs.dtype)) * len(yb)
-        correct += int((probs.argmax(axis=1) == yb).sum())
+        if fused:
+            scores = model.logits(x[i:i + batch_size])
+            loss -= float(log_softmax(scores)[np.arange(len(yb)), yb].sum())
+        else:
+            scores = model.forward(x[i:i + batch_size])
+            loss += loss_fn.forward(scores, one_hot(yb, dtype=scores.dtype)) * len(yb)
+        correct += int((scores.argmax(axis=1) == yb).sum())
     return loss / len(y), correct / len(y)
 
 
 def train_numpy_mlp(data, settings: dict, seed: int = 0, learning_rate: float | None = None,
-                    show_progress: bool = True) -> dict:
+                    show_progress: bool = True, model: MLP | None = None,
+                    fused: bool = False) -> dict:
     """Train the report's NumPy MLP on ``data`` (a :class:`~course_lib.data.CIFAR10`).
 
-    ``settings`` are :func:`course_lib.profiles.settings` ``("numpy_mlp")``. Returns one run:
-    ``seed``, ``learning_rate``, ``final`` and ``best`` metrics, ``curves``, ``wall_time``.
+    ``settings`` are :func:`course_lib.profiles.settings` ``("numpy_mlp")``. ``model``
+    replaces the freshly initialised MLP (the initialisation ablation starts from weights
+    drawn by PyTorch); ``fused=True`` trains with :func:`fused_train_step` instead of the
+    report's chained softmax and cross-entropy. Returns one run: ``seed``,
+    ``learning_rate``, ``final`` and ``best`` metrics, ``curves``, ``wall_time``.
     """
     lr = settings["learning_rate"] if learning_rate is None else learning_rate
     x_train, x_test = flatten(data.x_train), flatten(data.x_test)
     targets_train = one_hot(data.y_train, dtype=x_train.dtype)  # once, not every step
-    model = MLP(x_train.shape[1], settings["n_hidden"], 10, settings["init_std"], seed=seed)
+    if model is None:
+        model = MLP(x_train.shape[1], settings["n_hidden"], 10, settings["init_std"], seed=seed)
     loss_fn = CrossEntropyModule()
     sampler = BatchSampler(len(data.y_train), settings["batch_size"], seed=seed)
     curves = Curves(settings["train_avg"])
@@ -101,10 +145,13 @@ def train_numpy_mlp(data, settings: dict, seed: int = 0, learning_rate: float | 
     for step in (s + 1 for s in steps):
         idx = sampler.next_indices()
         yb = data.y_train[idx]
-        loss, probs = train_step(model, x_train[idx], targets_train[idx], lr, loss_fn)
-        curves.add_train(step, loss, float((probs.argmax(axis=1) == yb).mean()))
+        if fused:
+            loss, scores = fused_train_step(model, x_train[idx], targets_train[idx], lr)
+        else:
+            loss, scores = train_step(model, x_train[idx], targets_train[idx], lr, loss_fn)
+        curves.add_train(step, loss, float((scores.argmax(axis=1) == yb).mean()))
         if step in evals:
-            test_loss, test_acc = evaluate(model, x_test, data.y_test)
+            test_loss, test_acc = evaluate(model, x_test, data.y_test, fused=fused)
             curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
     wall = time.perf_counter() - start
     curves = curves.as_dict()

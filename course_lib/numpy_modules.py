@@ -21,6 +21,13 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise ``log softmax`` by the log-sum-exp trick: finite for any logits, where
+    ``log(softmax(x))`` gives ``-inf`` once a probability underflows to 0."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
 def softmax_backward(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``dL/dx~ = dL/dx (diag(x) - x x^T)`` (eq. 29) [eq-softmax-vjp] for every row.
 

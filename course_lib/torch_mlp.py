@@ -29,9 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import profiles, results
-from .data import BatchSampler, flatten, one_hot
-from .numpy_mlp import MLP, sgd_step
-from .numpy_modules import softmax_cross_entropy_backward
+from .data import BatchSampler, flatten
+from .numpy_mlp import MLP, train_numpy_mlp
 from .training import Curves, eval_steps, progress, summarize
 
 INITS = ("pytorch", "normal")
@@ -190,84 +189,23 @@ def numpy_mlp_from_torch(model: TorchMLP) -> MLP:
     return twin
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise ``log softmax`` by the log-sum-exp trick: finite for any logits, where
-    ``log(softmax(x))`` gives ``-inf`` once a probability underflows to 0."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def numpy_logits(model: MLP, x: np.ndarray) -> np.ndarray:
-    """The NumPy MLP's forward pass without its final softmax."""
-    for layer in model.layers[:-1]:
-        x = layer.forward(x)
-    return x
-
-
-def fused_sgd_step(model: MLP, x: np.ndarray, targets: np.ndarray,
-                   learning_rate: float) -> tuple[float, np.ndarray]:
-    """One SGD step of the NumPy MLP with softmax and cross-entropy *fused*, as PyTorch's
-    ``F.cross_entropy`` does: loss from :func:`log_softmax`, gradient ``(softmax - t) / B``
-    (:func:`~course_lib.numpy_modules.softmax_cross_entropy_backward`). The same gradient as
-    the report's eqs. (3) and (29) chained, but finite when a probability underflows.
-    Returns (loss, logits).
-    """
-    logits = numpy_logits(model, x)
-    loss = float(-(targets * log_softmax(logits)).sum() / len(x))
-    dout = softmax_cross_entropy_backward(logits, targets)
-    for layer in reversed(model.layers[1:-1]):
-        dout = layer.backward(dout)
-    model.layers[0].backward(dout)
-    sgd_step(model, learning_rate)
-    return loss, logits
-
-
-def numpy_evaluate(model: MLP, x: np.ndarray, y: np.ndarray,
-                   batch_size: int = 5000) -> tuple[float, float]:
-    """Mean cross-entropy (by :func:`log_softmax`) and accuracy of the NumPy MLP."""
-    loss, correct = 0.0, 0
-    for i in range(0, len(y), batch_size):
-        logits = numpy_logits(model, x[i:i + batch_size])
-        yb = y[i:i + batch_size]
-        loss -= float(log_softmax(logits)[np.arange(len(yb)), yb].sum())
-        correct += int((logits.argmax(axis=1) == yb).sum())
-    return loss / len(y), correct / len(y)
-
-
 def train_numpy_mlp_from_torch(data, settings: dict, seed: int = 0, init: str = "pytorch",
                                show_progress: bool = True) -> dict:
     """The NumPy MLP trained like :func:`~course_lib.numpy_mlp.train_numpy_mlp`, but started
     from the weights :func:`train_torch_mlp` starts from (same ``seed``, same ``init``) and
-    with the fused softmax-cross-entropy of :func:`fused_sgd_step`.
+    with the fused softmax-cross-entropy of :func:`~course_lib.numpy_mlp.fused_train_step`.
 
     Same sampler seed, same SGD, same curves: a run of this function and a PyTorch run with
     the same ``seed`` and ``init`` differ only by floating-point rounding. (With PyTorch's
     initialisation, the report's unfused ``log(softmax)`` gives ``-inf`` and then NaN on the
     very first batch: the chapter shows it.)
     """
-    x_train, x_test = flatten(data.x_train), flatten(data.x_test)
-    targets_train = one_hot(data.y_train, dtype=x_train.dtype)
-    model = numpy_mlp_from_torch(make_mlp(x_train.shape[1], settings["n_hidden"], 10, seed,
-                                          init, settings["init_std"]))
-    sampler = BatchSampler(len(data.y_train), settings["batch_size"], seed=seed)
-    curves = Curves(settings["train_avg"])
-    evals = eval_steps(settings["steps"], settings["eval_every"])
-    steps = progress(settings["steps"], f"NumPy MLP ({init}) seed {seed}") if show_progress \
-        else range(settings["steps"])
-    start = time.perf_counter()
-    for step in (s + 1 for s in steps):
-        idx = sampler.next_indices()
-        loss, logits = fused_sgd_step(model, x_train[idx], targets_train[idx],
-                                      settings["learning_rate"])
-        curves.add_train(step, loss, float((logits.argmax(axis=1) == data.y_train[idx]).mean()))
-        if step in evals:
-            test_loss, test_acc = numpy_evaluate(model, x_test, data.y_test)
-            curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
-    wall = time.perf_counter() - start
-    curves = curves.as_dict()
-    final, best = summarize(curves)
-    return dict(seed=seed, framework="numpy", init=init, optimizer="sgd",
-                final=final, best=best, curves=curves, wall_time=wall)
+    model = numpy_mlp_from_torch(make_mlp(flatten(data.x_train[:1]).shape[1],
+                                          settings["n_hidden"], 10, seed, init,
+                                          settings["init_std"]))
+    run = train_numpy_mlp(data, settings, seed, show_progress=show_progress, model=model,
+                          fused=True)
+    return dict(run, framework="numpy", init=init, optimizer="sgd")
 
 
 def run_experiment(data, profile: str | None = None, device=None,

@@ -8,10 +8,10 @@ import torch
 
 from course_lib import results
 from course_lib.data import CIFAR10, one_hot
+from course_lib.numpy_mlp import fused_train_step
 from course_lib.numpy_modules import cross_entropy, cross_entropy_backward
 from course_lib.torch_mlp import (
     TorchMLP,
-    fused_sgd_step,
     make_mlp,
     numpy_mlp_from_torch,
     run_experiment,
@@ -171,7 +171,7 @@ def test_fused_numpy_step_equals_the_reports_chain_and_stays_finite():
     small = numpy_mlp_from_torch(make_mlp(48, [16], 10, seed=0, init="normal", init_std=1e-2))
     small.backward(cross_entropy_backward(small.forward(x), targets))
     chain = [layer.grads["weight"].copy() for layer in small.linear_layers]
-    fused_sgd_step(small, x, targets, learning_rate=0.0)
+    fused_train_step(small, x, targets, learning_rate=0.0)
     for g, layer in zip(chain, small.linear_layers):
         np.testing.assert_allclose(layer.grads["weight"], g, rtol=1e-4, atol=1e-6)
     # PyTorch's init on raw pixels: some target probabilities underflow to 0 in float32
@@ -180,6 +180,6 @@ def test_fused_numpy_step_equals_the_reports_chain_and_stays_finite():
     big = numpy_mlp_from_torch(make_mlp(48, [100], 10, seed=0, init="pytorch"))
     with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, then 0 * -inf = NaN
         assert not np.isfinite(cross_entropy(big.forward(x), targets))
-    loss, _ = fused_sgd_step(big, x, targets, learning_rate=1e-3)
+    loss, _ = fused_train_step(big, x, targets, learning_rate=1e-3)
     assert np.isfinite(loss)
     assert all(np.isfinite(layer.params["weight"]).all() for layer in big.linear_layers)
