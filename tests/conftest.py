@@ -1,4 +1,5 @@
-"""Shared fixtures: a small CIFAR-10 written in the official binary layout."""
+"""Shared test data: a small CIFAR-10 in the official binary layout, and a small learnable
+stand-in for the preprocessed data set."""
 
 import io
 import tarfile
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from course_lib import data
+from course_lib.data import CIFAR10
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck"]
@@ -53,3 +55,18 @@ def write_archive(folder: Path, archive: Path, truncate: int | None = None,
     blob = buf.getvalue()
     archive.write_bytes(blob[:truncate] if truncate else blob)
     return archive
+
+
+def synthetic_data(n_train=600, n_test=200, seed=0):
+    """A small learnable stand-in for CIFAR-10: 3x4x4 images, labels from a linear map."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((48, 10))
+
+    def make(n):
+        x = (20 * rng.standard_normal((n, 3, 4, 4))).astype(np.float32)
+        return x, (x.reshape(n, -1) @ w).argmax(1).astype(np.int64)
+
+    x_tr, y_tr = make(n_train)
+    x_te, y_te = make(n_test)
+    return CIFAR10(x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)],
+                   np.zeros((3, 4, 4), np.float32))

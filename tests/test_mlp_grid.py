@@ -1,12 +1,12 @@
 """Tests of course_lib.mlp_grid: stacked models, stacked Adam, the grid and its selections."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import synthetic_data
 
 from course_lib import profiles, results
-from course_lib.data import CIFAR10, BatchSampler, flatten
+from course_lib.data import BatchSampler, flatten
 from course_lib.mlp_grid import (
     Stack,
     StackedAdam,
@@ -20,22 +20,6 @@ from course_lib.mlp_grid import (
     train_step,
 )
 from course_lib.torch_mlp import make_mlp
-
-
-def synthetic_data(n_train=600, n_test=200, seed=0):
-    """A small learnable stand-in for CIFAR-10: 3x4x4 images, labels from a linear map."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((48, 10))
-
-    def make(n):
-        x = (20 * rng.standard_normal((n, 3, 4, 4))).astype(np.float32)
-        return x, (x.reshape(n, -1) @ w).argmax(1).astype(np.int64)
-
-    x_tr, y_tr = make(n_train)
-    x_te, y_te = make(n_test)
-    return CIFAR10(x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)],
-                   np.zeros((3, 4, 4), np.float32))
-
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 GRID = dict(first_hidden=[12, 20], second_hidden=8, weight_decay=[0.1, 0.001],

@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_data
 
 from course_lib import results
-from course_lib.data import CIFAR10, one_hot
+from course_lib.data import one_hot
 from course_lib.numpy_mlp import fused_train_step
 from course_lib.numpy_modules import cross_entropy, cross_entropy_backward
 from course_lib.torch_mlp import (
@@ -18,22 +19,6 @@ from course_lib.torch_mlp import (
     train_numpy_mlp_from_torch,
     train_torch_mlp,
 )
-
-
-def synthetic_data(n_train=600, n_test=200, seed=0):
-    """A small learnable stand-in for CIFAR-10: 3x4x4 images, labels from a linear map."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((48, 10))
-
-    def make(n):
-        x = (20 * rng.standard_normal((n, 3, 4, 4))).astype(np.float32)
-        return x, (x.reshape(n, -1) @ w).argmax(1).astype(np.int64)
-
-    x_tr, y_tr = make(n_train)
-    x_te, y_te = make(n_test)
-    return CIFAR10(x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)],
-                   np.zeros((3, 4, 4), np.float32))
-
 
 SETTINGS = dict(n_hidden=[16], batch_size=50, learning_rate=1e-3, steps=30, eval_every=10,
                 train_avg=5, init_std=1e-4)
