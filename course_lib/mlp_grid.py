@@ -141,6 +141,12 @@ class StackedAdam:
     ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
     ``w <- w - lr[k] / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``, in the order of
     operations of ``torch.optim.Adam``'s single-tensor implementation.
+
+    On a GPU each line runs once over a whole stack ``[K, ...]`` (few, large kernels). On a
+    CPU the same lines run one model at a time: a model's slice of ``w``, ``g``, ``m`` and
+    ``v`` stays in the cache through all of them, where whole stacks stream through main
+    memory once per line (measured on the 2-core machine, 27 models of 3072-400-400-10:
+    100 ms per step against 259 ms).
     """
 
     def __init__(self, params: list[torch.Tensor], lr, weight_decay,
@@ -153,6 +159,10 @@ class StackedAdam:
         if self.lr.shape != (ref.shape[0],) or self.weight_decay.shape != (ref.shape[0],):
             raise ValueError(f"lr and weight_decay need one value per model ({ref.shape[0]})")
         self.betas, self.eps, self.t = betas, eps, 0
+        # The exact Python values, as torch.optim.Adam uses them, for the CPU path.
+        self._lr_list = [float(x) for x in (lr.tolist() if torch.is_tensor(lr) else lr)]
+        self._wd_list = [float(x) for x in (weight_decay.tolist() if torch.is_tensor(weight_decay)
+                                            else weight_decay)]
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
@@ -167,6 +177,14 @@ class StackedAdam:
         bias_correction1 = 1 - beta1 ** self.t
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** self.t)
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            if p.device.type == "cpu":
+                for k, (lr, wd) in enumerate(zip(self._lr_list, self._wd_list)):
+                    grad = p.grad[k].add(p[k], alpha=wd)  # g + wd * w
+                    m[k].lerp_(grad, 1 - beta1)
+                    v[k].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                    denom = (v[k].sqrt() / bias_correction2_sqrt).add_(self.eps)
+                    p[k].addcdiv_(m[k], denom, value=-lr / bias_correction1)
+                continue
             shape = (-1,) + (1,) * (p.dim() - 1)
             grad = p.grad.addcmul(p, self.weight_decay.view(shape))  # g + wd * w
             m.lerp_(grad, 1 - beta1)
@@ -178,7 +196,8 @@ class StackedAdam:
     def select(self, params: list[torch.Tensor], keep: list[int]) -> StackedAdam:
         """The optimiser of ``params`` (from :meth:`StackedMLP.select`): models ``keep``'s state."""
         idx = torch.as_tensor(keep, device=self.params[0].device)
-        out = StackedAdam(params, self.lr[idx], self.weight_decay[idx], self.betas, self.eps)
+        out = StackedAdam(params, [self._lr_list[i] for i in keep],
+                          [self._wd_list[i] for i in keep], self.betas, self.eps)
         out.t = self.t
         out.exp_avg = [m[idx].clone() for m in self.exp_avg]
         out.exp_avg_sq = [v[idx].clone() for v in self.exp_avg_sq]
