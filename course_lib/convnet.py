@@ -6,7 +6,7 @@ Every conv is 3x3, stride 1, padding 1, followed by BatchNorm and ReLU; every ma
 ``n_models > 1`` builds that many *independent* networks side by side as grouped
 convolutions: model ``g`` owns channels ``[g*C, (g+1)*C)`` of every layer, so one call
 trains several seeds at once (a GPU runs them for little more than the cost of one).
-With ``n_models=1`` it is the plain network. Equation numbers refer to chapter 6.
+With ``n_models=1`` it is the plain network. Equation numbers are those of chapter 6.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def init_convnet(seed: int, batch_norm: bool = True, n_channels: int = 3,
 
 @torch.no_grad()
 def stack_models(models: list[ConvNet]) -> ConvNet:
-    """One grouped ConvNet whose model ``g`` is a copy of ``models[g]`` (chapter 6, eq. (2)).
+    """One grouped ConvNet whose model ``g`` is a copy of ``models[g]`` (eq. (6.2)).
 
     Every parameter and buffer of a grouped layer is the concatenation of the single
     models' tensors along the output channels (dimension 0), so model ``g`` owns rows
@@ -117,7 +117,7 @@ def unstack_model(grouped: ConvNet, g: int) -> ConvNet:
 
 
 def grouped_loss(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(total, per_model)``: each model's mean cross-entropy and their sum (chapter 6, eq. (3)).
+    """``(total, per_model)``: each model's mean cross-entropy and their sum (eq. (6.3)).
 
     ``logits`` ``[B, G, C]``, ``y`` ``[B, G]`` (model ``g`` sees labels ``y[:, g]``). No
     parameter is shared between models, so the gradient of the sum with respect to model
