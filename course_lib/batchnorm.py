@@ -26,7 +26,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from . import profiles, results
-from .data import BatchSampler, flatten
+from .data import BatchSampler
+from .torch_mlp import as_tensors, evaluate
 from .training import Curves, eval_steps, progress, summarize
 
 
@@ -178,20 +179,6 @@ def demo_mlp(n_inputs: int, n_hidden: list[int], n_classes: int, batch_norm) -> 
     return nn.Sequential(*layers)
 
 
-@torch.no_grad()
-def _evaluate(model, x, y, device, batch_size=2000):
-    model.eval()
-    loss, correct = 0.0, 0
-    for i in range(0, len(y), batch_size):
-        xb = torch.as_tensor(x[i:i + batch_size], device=device)
-        yb = torch.as_tensor(y[i:i + batch_size], device=device)
-        logits = model(xb)
-        loss += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == yb).sum().item()
-    model.train()
-    return loss / len(y), correct / len(y)
-
-
 def train_demo(data, settings: dict, variant: str, device: str = "cpu",
                show_progress: bool = True) -> dict:
     """Train the demo MLP with the BatchNorm ``variant`` (a key of :data:`DEMO_VARIANTS`).
@@ -200,7 +187,8 @@ def train_demo(data, settings: dict, variant: str, device: str = "cpu",
     same mini-batches, so the runs differ only by floating-point rounding.
     """
     seed = settings["seed"]
-    x_train, x_test = flatten(data.x_train), flatten(data.x_test)
+    x_train, y_train = as_tensors(data.x_train, data.y_train, device)  # once, on the device
+    x_test, y_test = as_tensors(data.x_test, data.y_test, device)
     torch.manual_seed(seed)
     model = demo_mlp(x_train.shape[1], settings["n_hidden"], 10, DEMO_VARIANTS[variant])
     model.to(device).train()
@@ -211,9 +199,8 @@ def train_demo(data, settings: dict, variant: str, device: str = "cpu",
     steps = progress(settings["steps"], variant) if show_progress else range(settings["steps"])
     start = time.perf_counter()
     for step in (s + 1 for s in steps):
-        idx = sampler.next_indices()
-        xb = torch.as_tensor(x_train[idx], device=device)
-        yb = torch.as_tensor(data.y_train[idx], device=device)
+        idx = torch.from_numpy(sampler.next_indices()).to(device)
+        xb, yb = x_train[idx], y_train[idx]
         logits = model(xb)
         loss = nn.functional.cross_entropy(logits, yb)
         optimizer.zero_grad()
@@ -221,7 +208,7 @@ def train_demo(data, settings: dict, variant: str, device: str = "cpu",
         optimizer.step()
         curves.add_train(step, loss.item(), (logits.argmax(dim=1) == yb).float().mean().item())
         if step in evals:
-            test_loss, test_acc = _evaluate(model, x_test, data.y_test, device)
+            test_loss, test_acc = evaluate(model, x_test, y_test)
             curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
     wall = time.perf_counter() - start
     curves = curves.as_dict()
