@@ -26,9 +26,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from . import profiles, results
-from .data import BatchSampler
-from .torch_mlp import as_tensors, evaluate
-from .training import Curves, eval_steps, progress, summarize
+from .data import flatten
+from .torch_mlp import fit
 
 
 def check_input(x: torch.Tensor, n_neurons: int) -> None:
@@ -187,34 +186,12 @@ def train_demo(data, settings: dict, variant: str, device: str = "cpu",
     same mini-batches, so the runs differ only by floating-point rounding.
     """
     seed = settings["seed"]
-    x_train, y_train = as_tensors(data.x_train, data.y_train, device)  # once, on the device
-    x_test, y_test = as_tensors(data.x_test, data.y_test, device)
     torch.manual_seed(seed)
-    model = demo_mlp(x_train.shape[1], settings["n_hidden"], 10, DEMO_VARIANTS[variant])
-    model.to(device).train()
+    model = demo_mlp(flatten(data.x_train[:1]).shape[1], settings["n_hidden"], 10,
+                     DEMO_VARIANTS[variant]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
-    sampler = BatchSampler(len(data.y_train), settings["batch_size"], seed=seed)
-    curves = Curves(settings["train_avg"])
-    evals = eval_steps(settings["steps"], settings["eval_every"])
-    steps = progress(settings["steps"], variant) if show_progress else range(settings["steps"])
-    start = time.perf_counter()
-    for step in (s + 1 for s in steps):
-        idx = torch.from_numpy(sampler.next_indices()).to(device)
-        xb, yb = x_train[idx], y_train[idx]
-        logits = model(xb)
-        loss = nn.functional.cross_entropy(logits, yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        curves.add_train(step, loss.item(), (logits.argmax(dim=1) == yb).float().mean().item())
-        if step in evals:
-            test_loss, test_acc = evaluate(model, x_test, y_test)
-            curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
-    wall = time.perf_counter() - start
-    curves = curves.as_dict()
-    final, best = summarize(curves)
-    return dict(seed=seed, variant=variant, final=final, best=best, curves=curves,
-                wall_time=wall)
+    run = fit(model, optimizer, data, settings, seed, device, variant, show_progress)
+    return dict(seed=seed, variant=variant, **run)
 
 
 def run_demo(data, profile: str | None = None, device: str | None = None) -> dict:

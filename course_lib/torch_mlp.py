@@ -141,36 +141,48 @@ def train_torch_mlp(data, settings: dict, seed: int = 0, init: str = "pytorch",
     final, best, curves, wall_time``).
     """
     device = torch.device(device or profiles.default_device())
-    x_train, y_train = as_tensors(data.x_train, data.y_train, device)
+    with seeded(seed, device):
+        model = make_mlp(flatten(data.x_train[:1]).shape[1], settings["n_hidden"], 10, seed,
+                         init, settings.get("init_std", 1e-4),
+                         settings.get("dropout", 0.0)).to(device)
+        opt = make_optimizer(optimizer, model.parameters(), settings)
+        run = fit(model, opt, data, settings, seed, device, f"PyTorch MLP ({init}) seed {seed}",
+                  show_progress)
+    return dict(seed=seed, framework="pytorch", init=init, optimizer=optimizer, **run)
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data, settings: dict, seed: int,
+        device, desc: str = "", show_progress: bool = True) -> dict:
+    """Train ``model`` (logits out) by cross-entropy with ``optimizer``, as every PyTorch MLP of
+    the course is trained: the mini-batches of ``BatchSampler(N, batch_size, seed)`` (those of
+    the NumPy run with the same seed), training loss/accuracy of each mini-batch averaged over
+    ``train_avg`` steps, test metrics every ``eval_every`` steps in eval mode.
+    Returns ``final``, ``best``, ``curves`` and ``wall_time``.
+    """
+    x_train, y_train = as_tensors(data.x_train, data.y_train, device)  # once, on the device
     x_test, y_test = as_tensors(data.x_test, data.y_test, device)
     sampler = BatchSampler(len(y_train), settings["batch_size"], seed=seed)
     curves = Curves(settings["train_avg"])
     evals = eval_steps(settings["steps"], settings["eval_every"])
-    with seeded(seed, device):
-        model = make_mlp(x_train.shape[1], settings["n_hidden"], 10, seed, init,
-                         settings.get("init_std", 1e-4), settings.get("dropout", 0.0)).to(device)
-        opt = make_optimizer(optimizer, model.parameters(), settings)
-        steps = progress(settings["steps"], f"PyTorch MLP ({init}) seed {seed}") \
-            if show_progress else range(settings["steps"])
-        start = time.perf_counter()
-        model.train()
-        for step in (s + 1 for s in steps):
-            idx = torch.from_numpy(sampler.next_indices()).to(device)
-            xb, yb = x_train[idx], y_train[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            curves.add_train(step, loss.item(), (logits.argmax(1) == yb).float().mean().item())
-            if step in evals:
-                test_loss, test_acc = evaluate(model, x_test, y_test)
-                curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
-        wall = time.perf_counter() - start
+    steps = progress(settings["steps"], desc) if show_progress else range(settings["steps"])
+    start = time.perf_counter()
+    model.train()
+    for step in (s + 1 for s in steps):
+        idx = torch.from_numpy(sampler.next_indices()).to(device)
+        xb, yb = x_train[idx], y_train[idx]
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        curves.add_train(step, loss.item(), (logits.argmax(1) == yb).float().mean().item())
+        if step in evals:
+            test_loss, test_acc = evaluate(model, x_test, y_test)
+            curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
+    wall = time.perf_counter() - start
     curves = curves.as_dict()
     final, best = summarize(curves)
-    return dict(seed=seed, framework="pytorch", init=init, optimizer=optimizer,
-                final=final, best=best, curves=curves, wall_time=wall)
+    return dict(final=final, best=best, curves=curves, wall_time=wall)
 
 
 def numpy_mlp_from_torch(model: TorchMLP) -> MLP:
