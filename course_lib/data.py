@@ -19,6 +19,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ TEST_FILE = "test_batch.bin"
 META_FILE = "batches.meta.txt"
 RECORD_BYTES = 1 + 3 * 32 * 32  # one label byte, then 1024 red, 1024 green, 1024 blue
 RECORDS_PER_FILE = 10_000
+#: A file fails the content check when more than this fraction of its images are blank.
+MAX_BLANK_FRACTION = 0.01
+#: Download and extraction leftovers untouched for this long are deleted (see _remove_stale).
+STALE_AFTER_S = 3600
 
 HELP = (
     "To fix this, do one of:\n"
@@ -56,6 +61,10 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     """The folder that holds (or will hold) ``cifar-10-batches-bin/``."""
     if root is not None:
         return Path(root).expanduser()
+    if ENV_VAR in os.environ and not os.environ[ENV_VAR].strip():
+        raise DataError(f"{ENV_VAR} is set but empty. Set it to the folder that holds (or is "
+                        f"to hold) {FOLDER}/, or unset it to use the default folder "
+                        f"($XDG_CACHE_HOME or ~/.cache)/backprop-course/cifar10.")
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -89,6 +98,47 @@ def _check_folder(folder: Path) -> None:
                 f"{_help(folder.parent)}")
 
 
+def _check_root(root: Path) -> None:
+    """Raise :class:`DataError` for a root that would fail with a raw OS error (or after a
+    163 MB download): a file instead of a folder, or the data folder itself."""
+    folder = root / FOLDER
+    if root.exists() and not root.is_dir():
+        raise DataError(f"The CIFAR-10 root {root} is a file, not a folder. Point {ENV_VAR} "
+                        "(or root=) at a folder, or move that file away.")
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file, not the CIFAR-10 folder. Delete or move it and "
+                        "run again (the data set is then downloaded there).")
+    if not folder.exists() and (root / TRAIN_FILES[0]).exists():
+        hint = (f"did you mean the parent folder {root.parent}? Set {ENV_VAR} (or root=) to it."
+                if root.name == FOLDER else f"move the files into {folder}/.")
+        raise DataError(f"{root} holds the CIFAR-10 files themselves, but the root must be "
+                        f"the folder that holds {FOLDER}/: {hint}")
+
+
+def _remove_stale(root: Path, keep: Path | None = None) -> None:
+    """Delete the ``.cifar10-download-*`` / ``.cifar10-extract-*`` leftovers of interrupted
+    runs in ``root`` that nothing has changed for :data:`STALE_AFTER_S` seconds.
+
+    Not all of them: another process (a parallel book build, a second notebook) may be
+    downloading into the same root right now. Its download file is written at least once
+    a minute (the socket timeout), its extraction folder within seconds, so an hour without
+    a change means no process owns the leftover.
+    """
+    for path in [*root.glob(".cifar10-download-*"), *root.glob(".cifar10-extract-*")]:
+        if path == keep:
+            continue
+        try:
+            folder = path.is_dir() and not path.is_symlink()
+            inside = list(path.iterdir()) if folder else []
+            if time.time() - max(p.lstat().st_mtime for p in [path, *inside]) > STALE_AFTER_S:
+                if folder:
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        except OSError:  # removed meanwhile by its owner, or not ours to remove
+            pass
+
+
 def extract_archive(archive: Path, root: Path, md5: str | None = MD5) -> Path:
     """Check ``archive`` and unpack its ``cifar-10-batches-bin/`` into ``root`` atomically.
 
@@ -96,10 +146,12 @@ def extract_archive(archive: Path, root: Path, md5: str | None = MD5) -> Path:
     ``md5=None`` skips the checksum (for an offline copy that is known to differ).
     """
     archive = Path(archive)
+    _check_root(root)
     if md5 is not None and (got := _md5(archive)) != md5:
         raise DataError(f"CIFAR-10 archive {archive} has MD5 {got}, expected {md5}: "
                         f"the download is damaged or is not the official archive.\n{_help(root)}")
     root.mkdir(parents=True, exist_ok=True)
+    _remove_stale(root, keep=archive)
     wanted = {f"{FOLDER}/{n}" for n in (*TRAIN_FILES, TEST_FILE, META_FILE)}
     tmp = Path(tempfile.mkdtemp(prefix=".cifar10-extract-", dir=root))
     try:
@@ -126,7 +178,9 @@ def extract_archive(archive: Path, root: Path, md5: str | None = MD5) -> Path:
 
 def download(root: Path, url: str = URL, md5: str = MD5, timeout: float = 60.0) -> Path:
     """Download the archive to a temporary file under ``root``, check it, unpack it."""
+    _check_root(root)
     root.mkdir(parents=True, exist_ok=True)
+    _remove_stale(root)
     fd, name = tempfile.mkstemp(prefix=".cifar10-download-", suffix=".tar.gz", dir=root)
     tmp = Path(name)
     try:
@@ -145,6 +199,7 @@ def ensure_cifar10(root: str | os.PathLike | None = None, download_if_missing: b
     """Return the ``cifar-10-batches-bin`` folder, downloading it if needed and allowed."""
     root = data_root(root)
     folder = root / FOLDER
+    _check_root(root)
     if folder.is_dir():
         _check_folder(folder)
         return folder
@@ -153,8 +208,45 @@ def ensure_cifar10(root: str | os.PathLike | None = None, download_if_missing: b
     return download(root)
 
 
+def _check_records(path: Path, raw: np.ndarray) -> None:
+    """Raise :class:`DataError` unless the records ``raw`` of ``path`` look like CIFAR-10.
+
+    A file of zeros, a flipped label byte or a file shifted by one byte all have the right
+    size, and an offline copy has no MD5 to check, so the contents are tested on every load
+    (about 1 ms a file).
+    """
+    labels, pixels = raw[:, 0], raw[:, 1:]
+    damaged = f"CIFAR-10 file {path} is damaged"
+    fix = (f"Delete {path.parent} and run again (or rebuild it from your offline copy)."
+           f"\n{_help(path.parent.parent)}")
+    # Labels are class indices: a flipped label byte, or a shifted file whose "labels" are
+    # then pixel bytes, gives values up to 255.
+    bad = np.flatnonzero(labels >= 10)
+    if len(bad):
+        raise DataError(f"{damaged}: {len(bad):,} of {len(labels):,} labels are not in 0-9 "
+                        f"(record {bad[0]} has label {labels[bad[0]]}). {fix}")
+    # Blank images, every pixel one value: a zero-filled file or stretch is nothing else,
+    # CIFAR-10 has none (in this project's copy the flattest image spans 63 grey levels).
+    # Counting blank images, unlike the file's variance, also catches a zeroed stretch
+    # among good records; the 1% allowance keeps a few genuinely flat images harmless.
+    # Only images whose first row is flat can be blank: testing those first is 7x faster.
+    row = pixels[:, :32]
+    flat_row = np.flatnonzero(row.min(axis=1) == row.max(axis=1))
+    blank = flat_row[pixels[flat_row].min(axis=1) == pixels[flat_row].max(axis=1)]
+    if len(blank) > MAX_BLANK_FRACTION * len(raw):
+        raise DataError(f"{damaged}: {len(blank):,} of {len(raw):,} images are blank (every "
+                        f"pixel the same value, e.g. record {blank[0]}). {fix}")
+    # Every class present: CIFAR-10 has about 1,000 images of each class per file.
+    missing = np.flatnonzero(np.bincount(labels, minlength=10) == 0)
+    if len(missing):
+        raise DataError(f"{damaged}: no image has label {', '.join(map(str, missing))} "
+                        f"(each of the 10 classes should appear about "
+                        f"{len(labels) // 10:,} times). {fix}")
+
+
 def _read_records(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+    _check_records(path, raw)
     return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
 
 
@@ -263,7 +355,3 @@ class BatchSampler:
         idx = self._perm[self._pos:self._pos + self.batch_size]
         self._pos += self.batch_size
         return idx
-
-    def next_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = self.next_indices()
-        return x[idx], y[idx]

@@ -42,17 +42,45 @@ def _check_targets(probs: np.ndarray, targets: np.ndarray) -> None:
                          "must both be [batch, classes]; see course_lib.data.one_hot")
 
 
+def _check_probabilities(probs: np.ndarray, targets: np.ndarray) -> None:
+    """Refuse logits passed as probabilities: their log is NaN, or a wrong finite number.
+
+    Only the range is checked, not that rows sum to 1: chapter 02 checks ``-t / x`` on
+    unnormalised positive ``x``. The 1e-3 above 1 allows for rounding and for numerical
+    gradients' steps; NaN passes, as before.
+    """
+    _check_targets(probs, targets)
+    bad = np.argwhere((probs < 0) | (probs > 1 + 1e-3))
+    if len(bad):
+        i, j = bad[0]
+        raise ValueError(f"cross-entropy expects probabilities in [0, 1], but probs[{i}, {j}] = "
+                         f"{probs[i, j]:.4g}: these look like logits. Apply softmax first, or "
+                         "use the fused loss on the logits (log_softmax for its value, "
+                         "softmax_cross_entropy_backward for its gradient)")
+
+
 def cross_entropy(probs: np.ndarray, targets: np.ndarray) -> float:
     """Mean over the batch of ``-sum_i t_i log x_i`` for one-hot ``targets``."""
-    _check_targets(probs, targets)
+    _check_probabilities(probs, targets)
     return float(-np.sum(targets * np.log(probs)) / len(probs))
 
 
 def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``dL/dx = -t / x`` (eq. 3) [eq-ce-grad] for each sample, divided by ``B`` because
     the loss is the batch mean [eq-batch-loss]."""
-    _check_targets(probs, targets)
+    _check_probabilities(probs, targets)
     return -targets / probs / len(probs)
+
+
+def _check_dout(module, dout: np.ndarray, out_shape: tuple | None) -> None:
+    """``backward`` needs a forward pass first, and ``dout`` of that pass's output shape:
+    NumPy would broadcast a wrong one, e.g. ``[B, 1]``, into wrong gradients."""
+    name = type(module).__name__
+    if out_shape is None:
+        raise RuntimeError(f"{name}.backward called before forward")
+    if np.shape(dout) != out_shape:
+        raise ValueError(f"{name}.backward got dout of shape {np.shape(dout)}, but the forward "
+                         f"output has shape {out_shape}: dout = dL/d(output) must match it")
 
 
 def softmax_cross_entropy_backward(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -95,6 +123,7 @@ class LinearModule:
         """
         if self.x is None:
             raise RuntimeError("LinearModule.backward called before forward")
+        _check_dout(self, dout, (len(self.x), len(self.params["bias"])))
         self.grads["weight"] = dout.T @ self.x
         self.grads["bias"] = dout.sum(axis=0)
         return dout @ self.params["weight"] if input_grad else None
@@ -103,23 +132,29 @@ class LinearModule:
 class ReLUModule:
     """``out = max(0, x)``; its Jacobian is ``diag(1[x > 0])`` (eq. 19) [eq-relu-jacobian]."""
 
+    mask = None  # 1[x > 0], set by forward
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dL/dx = dout * 1[x > 0]`` (eq. 32) [eq-relu-vjp]."""
+        _check_dout(self, dout, getattr(self.mask, "shape", None))
         return dout * self.mask
 
 
 class SoftMaxModule:
     """Row-wise softmax (max-subtracted for stability); backward by eq. 29."""
 
+    out = None  # the probabilities, set by forward
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = softmax(x)
         return self.out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        _check_dout(self, dout, getattr(self.out, "shape", None))
         return softmax_backward(dout, self.out)
 
 

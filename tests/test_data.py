@@ -1,6 +1,8 @@
 """The CIFAR-10 loader on small data in the official binary layout."""
 
 import hashlib
+import os
+import time
 import urllib.error
 
 import numpy as np
@@ -24,19 +26,19 @@ def test_reads_labels_and_pixels_back_exactly(small_layout):
 
 def test_channel_order_is_planar_rgb(monkeypatch, tmp_path):
     """A pure-red image must come back with all its energy in channel 0."""
-    monkeypatch.setattr(data, "RECORDS_PER_FILE", 1)
+    monkeypatch.setattr(data, "RECORDS_PER_FILE", 10)  # one image per class
     folder = tmp_path / data.FOLDER
     folder.mkdir()
-    record = np.zeros(data.RECORD_BYTES, np.uint8)
-    record[0] = 7  # label
-    record[1:1025] = 200  # red plane
-    record[1 + 1024 + 5] = 9  # green plane, row 0 column 5
+    records = np.zeros((10, data.RECORD_BYTES), np.uint8)
+    records[:, 0] = np.arange(10)  # labels
+    records[:, 1:1025] = 200  # red plane
+    records[:, 1 + 1024 + 5] = 9  # green plane, row 0 column 5
     for name in (*data.TRAIN_FILES, data.TEST_FILE):
-        (folder / name).write_bytes(record.tobytes())
+        (folder / name).write_bytes(records.tobytes())
     (folder / data.META_FILE).write_text("\n".join(CLASSES) + "\n")
     raw = data.load_raw(tmp_path, download_if_missing=False)
-    img = raw["x_test"][0]
-    assert raw["y_test"][0] == 7
+    img = raw["x_test"][7]
+    assert raw["y_test"][7] == 7
     assert (img[0] == 200).all() and img[2].max() == 0
     assert img[1, 0, 5] == 9 and img[1].sum() == 9
 
@@ -180,3 +182,171 @@ def test_data_root_from_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(data.ENV_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert data.data_root() == tmp_path / "cache" / "backprop-course" / "cifar10"
+
+
+# --- damaged contents: right sizes, wrong bytes -----------------------------------------------
+
+def rewrite(path, change):
+    """Apply ``change`` to the records of ``path`` (an [n, 3073] uint8 array), in place."""
+    records = np.fromfile(path, dtype=np.uint8).reshape(-1, data.RECORD_BYTES)
+    change(records)
+    path.write_bytes(records.tobytes())
+
+
+def balanced_layout(monkeypatch, root, n=200):
+    """Like ``small_layout`` but with ``n`` records per file and every class in every file."""
+    monkeypatch.setattr(data, "RECORDS_PER_FILE", n)
+    folder = root / data.FOLDER
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in (*data.TRAIN_FILES, data.TEST_FILE):
+        records = rng.integers(0, 256, size=(n, data.RECORD_BYTES), dtype=np.uint8)
+        records[:, 0] = rng.permutation(np.arange(n) % 10)
+        (folder / name).write_bytes(records.tobytes())
+    (folder / data.META_FILE).write_text("\n".join(CLASSES) + "\n")
+    return folder
+
+
+def damaged(root, name, what):
+    """Load ``root``; expect a DataError naming file ``name``, saying ``what`` and what to do."""
+    with pytest.raises(data.DataError, match=f"{name} is damaged: {what}") as err:
+        data.load_raw(root, download_if_missing=False)
+    assert f"Delete {root / data.FOLDER} and run again" in str(err.value)
+    return str(err.value)
+
+
+def test_file_of_zeros_is_a_clear_error(small_layout):
+    root, _ = small_layout
+    path = root / data.FOLDER / "data_batch_2.bin"
+    path.write_bytes(bytes(path.stat().st_size))  # 20 black "airplanes"
+    damaged(root, "data_batch_2.bin", "20 of 20 images are blank")
+
+
+def test_zeroed_stretch_of_images_is_a_clear_error(small_layout):
+    root, _ = small_layout
+
+    def blank_some(records):
+        records[5:8, 1:] = 0  # labels kept: only the pixels are gone
+
+    rewrite(root / data.FOLDER / "data_batch_5.bin", blank_some)
+    damaged(root, "data_batch_5.bin", "3 of 20 images are blank .*record 5")
+
+
+def test_flipped_label_byte_is_a_clear_error(small_layout):
+    root, _ = small_layout
+
+    def flip(records):
+        records[7, 0] = 245
+
+    rewrite(root / data.FOLDER / "data_batch_4.bin", flip)
+    damaged(root, "data_batch_4.bin", r"1 of 20 labels are not in 0-9 \(record 7 has label 245\)")
+
+
+def test_file_shifted_by_one_byte_is_a_clear_error(small_layout):
+    root, _ = small_layout
+    path = root / data.FOLDER / data.TEST_FILE
+    blob = path.read_bytes()
+    path.write_bytes(blob[1:] + blob[:1])  # same size, every "label" is now a pixel byte
+    damaged(root, data.TEST_FILE, "1[0-9] of 20 labels are not in 0-9")
+
+
+def test_missing_class_is_a_clear_error(monkeypatch, tmp_path):
+    folder = balanced_layout(monkeypatch, tmp_path)
+
+    def one_blank_image(records):
+        records[0, 1:] = 0
+        records[1, 1:1 + 1024] = 128  # a flat red plane is not a blank image
+
+    rewrite(folder / "data_batch_1.bin", one_blank_image)  # 1 in 200: tolerated
+    raw = data.load_raw(tmp_path, download_if_missing=False)
+    assert (np.bincount(raw["y_test"]) == 20).all()
+
+    def relabel_cats(records):
+        records[records[:, 0] == 3, 0] = 4
+
+    rewrite(folder / "data_batch_5.bin", relabel_cats)
+    damaged(tmp_path, "data_batch_5.bin", "no image has label 3")
+
+
+# --- a CIFAR10_ROOT of the wrong shape ----------------------------------------------------------
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make every download fail at once; returns the list of attempted URLs."""
+    attempts = []
+
+    def urlopen(url, *args, **kwargs):
+        attempts.append(url)
+        raise urllib.error.URLError("this test allows no download")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    return attempts
+
+
+@pytest.mark.parametrize("download_if_missing", [True, False])
+def test_root_that_is_a_file_is_a_clear_error(no_network, tmp_path, download_if_missing):
+    root = tmp_path / "cifar"
+    root.write_text("not a folder")
+    with pytest.raises(data.DataError, match=f"root {root} is a file, not a folder"):
+        data.load_cifar10(root, download_if_missing=download_if_missing)
+    assert no_network == []
+
+
+def test_data_folder_that_is_a_file_is_refused_before_downloading(no_network, tmp_path):
+    (tmp_path / data.FOLDER).write_text("not a folder")
+    with pytest.raises(data.DataError, match=f"{tmp_path / data.FOLDER} is a file, not the"):
+        data.load_cifar10(tmp_path)
+    assert no_network == []
+
+
+def test_root_inside_the_data_folder_suggests_its_parent(no_network, small_layout):
+    root, _ = small_layout
+    with pytest.raises(data.DataError, match="did you mean the parent folder") as err:
+        data.load_cifar10(root / data.FOLDER)
+    assert f"parent folder {root}?" in str(err.value)
+    assert no_network == []
+    renamed = (root / data.FOLDER).rename(root / "my_cifar")
+    with pytest.raises(data.DataError, match=f"move the files into {renamed / data.FOLDER}/"):
+        data.load_cifar10(renamed)
+    assert no_network == []
+
+
+def leftovers(root, age_s, stamp):
+    """A download file and an extraction folder as an interrupted run leaves them."""
+    download = root / f".cifar10-download-{stamp}.tar.gz"
+    download.write_bytes(b"part of an archive")
+    extract = root / f".cifar10-extract-{stamp}"
+    extract.mkdir()
+    (extract / "data_batch_1.bin").write_bytes(b"part of a file")
+    then = time.time() - age_s
+    for path in (download, extract / "data_batch_1.bin", extract):
+        os.utime(path, (then, then))
+    return [download, extract]
+
+
+@pytest.mark.parametrize("how", ["download", "extract"])
+def test_stale_leftovers_are_removed_fresh_ones_kept(no_network, small_layout, tmp_path, how):
+    root = tmp_path / "root"
+    root.mkdir()
+    stale = leftovers(root, 2 * data.STALE_AFTER_S, "stale")
+    fresh = leftovers(root, 60, "fresh")  # another process may be writing these right now
+    busy = leftovers(root, 2 * data.STALE_AFTER_S, "busy")[1]  # an old folder, a file in writing
+    (busy / "data_batch_2.bin").write_bytes(b"just written")
+    os.utime(busy, (busy.stat().st_atime, time.time() - 2 * data.STALE_AFTER_S))
+    if how == "download":
+        with pytest.raises(data.DataError, match="downloading"):
+            data.download(root)
+    else:
+        archive = write_archive(small_layout[0] / data.FOLDER, tmp_path / "a.tar.gz")
+        data.extract_archive(archive, root, md5=None)
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in [*fresh, busy])
+
+
+def test_empty_root_variable_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(data.ENV_VAR, "")
+    with pytest.raises(data.DataError, match=f"{data.ENV_VAR} is set but empty"):
+        data.data_root()
+    monkeypatch.setenv(data.ENV_VAR, "  ")
+    with pytest.raises(data.DataError, match=f"{data.ENV_VAR} is set but empty"):
+        data.load_cifar10(download_if_missing=False)

@@ -187,3 +187,42 @@ def test_bad_inputs_raise_clear_errors():
         cross_entropy(np.full((2, 3), 1 / 3), np.array([0, 1]))
     with pytest.raises(TypeError, match="float64"):
         numerical_gradient(lambda v: v.sum(), np.ones(3, dtype=np.float32))
+
+
+def forwarded(module, x):
+    module.forward(x)
+    return module
+
+
+@pytest.mark.parametrize("module,out", [(ReLUModule, (4, 5)), (SoftMaxModule, (4, 5)),
+                                        (lambda: LinearModule(5, 3, dtype=np.float64), (4, 3))])
+def test_backward_refuses_an_upstream_gradient_of_the_wrong_shape(module, out):
+    """NumPy would broadcast a [4, 1] dout into a [4, 5] gradient, wrong and without a word."""
+    m = forwarded(module(), np.random.default_rng(0).standard_normal((4, 5)))
+    for bad in [(4, 1), (1, out[1]), (out[1], out[0]), (4, out[1], 1)]:
+        with pytest.raises(ValueError, match=rf"dout of shape \({bad[0]}, {bad[1]}.*shape \(4, "
+                                             rf"{out[1]}\)"):
+            m.backward(np.ones(bad))
+    if isinstance(m, LinearModule):
+        with pytest.raises(ValueError, match=r"shape \(4, 1\).*\(4, 3\)"):
+            m.backward(np.ones((4, 1)), input_grad=False)  # would store dW of shape [1, 5]
+    assert m.backward(np.ones(out)).shape == (4, 5)
+
+
+@pytest.mark.parametrize("module", [ReLUModule, SoftMaxModule])
+def test_backward_before_forward_is_a_clear_error(module):
+    with pytest.raises(RuntimeError, match=f"{module.__name__}.backward called before forward"):
+        module().backward(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("logits", [np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]]),
+                                    np.array([[2.0, 1.5, 3.0], [0.1, 0.2, 3.0]])])
+def test_cross_entropy_refuses_logits(logits):
+    """Negative logits gave NaN (and a warning), positive ones a wrong finite loss."""
+    t = one_hot(np.array([0, 2]), 3, dtype=np.float64)
+    for f in (cross_entropy, cross_entropy_backward, CrossEntropyModule().forward,
+              CrossEntropyModule().backward):
+        with pytest.raises(ValueError, match=r"expects probabilities in \[0, 1\], but "
+                                             r"probs\[0, [01]\] = .*softmax"):
+            f(logits, t)
+    assert np.isfinite(cross_entropy(softmax(logits), t))
