@@ -66,7 +66,7 @@ def main() -> None:
     device = torch.device(args.device)
     settings = profiles.settings("mlp_grid", args.profile)
     configs = grid_configs(settings)[:args.configs]
-    second, batch = settings["second_hidden"], settings["batch_size"]
+    second, batch = settings.second_hidden, settings.batch_size
     gen = torch.Generator().manual_seed(0)
     x = (60 * torch.randn(N_POOL, N_IN, generator=gen)).to(device)
     y = torch.randint(0, N_CLASSES, (N_POOL,), generator=gen).to(device)

@@ -72,7 +72,7 @@ def main() -> None:
           f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
 
     settings = profiles.settings("numpy_mlp", "paper")
-    lr, batch = settings["learning_rate"], settings["batch_size"]
+    lr, batch = settings.learning_rate, settings.batch_size
     rng = np.random.default_rng(0)
     # Random data of CIFAR-10's size and scale: the time of a step does not depend on values.
     x_train = (60 * rng.standard_normal((N_TRAIN, N_IN))).astype(np.float32)
@@ -81,7 +81,7 @@ def main() -> None:
     batches = [rng.choice(N_TRAIN, batch, replace=False)
                for _ in range(ARGS.warmup + ARGS.repeats)]
 
-    model = MLP(N_IN, settings["n_hidden"], N_CLASSES, settings["init_std"], seed=0)
+    model = MLP(N_IN, list(settings.n_hidden), N_CLASSES, settings.init_std, seed=0)
     loss_fn = CrossEntropyModule()
 
     def numpy_step(idx):
@@ -123,10 +123,10 @@ def main() -> None:
         return
     data = load_cifar10()
     run = train_numpy_mlp(data, settings, seed=0, show_progress=False)
-    print(f"report-scale NumPy run (1,500 steps + {len(run['curves']['eval']['step'])} test "
-          f"evaluations): {run['wall_time']:.2f} s (goal < 6 s: "
-          f"{'met' if run['wall_time'] < 6 else 'NOT met'}); "
-          f"final test accuracy {run['final']['test_accuracy']:.4f}")
+    print(f"report-scale NumPy run (1,500 steps + {len(run.curves['eval']['step'])} test "
+          f"evaluations): {run.wall_time:.2f} s (goal < 6 s: "
+          f"{'met' if run.wall_time < 6 else 'NOT met'}); "
+          f"final test accuracy {run.final['test_accuracy']:.4f}")
 
 
 if __name__ == "__main__":

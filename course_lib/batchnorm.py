@@ -19,21 +19,31 @@ normalisation, (43) scale and shift.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
-
-from . import profiles, results
-from .data import flatten
-from .torch_mlp import fit
 
 
 def check_input(x: torch.Tensor, n_neurons: int) -> None:
     """Raise ``ValueError`` unless ``x`` is a ``[B, n_neurons]`` batch."""
     if x.dim() != 2 or x.shape[1] != n_neurons:
         raise ValueError(f"expected input of shape [batch_size, {n_neurons}], got {list(x.shape)}")
+
+
+def check_batch_size(x: torch.Tensor) -> None:
+    """Raise ``ValueError`` for a batch of fewer than 2 examples (batch statistics only)."""
+    if x.shape[0] < 2:
+        raise ValueError(f"BatchNorm in training mode needs at least 2 examples per batch, got "
+                         f"input of shape {list(x.shape)}: with one, x_hat = 0 and the output "
+                         "is beta whatever the input")
+
+
+def check_dtype(x: torch.Tensor, gamma: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` has the parameters' dtype (torch's error is cryptic)."""
+    if x.dtype != gamma.dtype:
+        raise ValueError(f"input dtype {x.dtype} does not match the parameters' dtype "
+                         f"{gamma.dtype}: convert the module with module.to({x.dtype}) (e.g. "
+                         f".double(), .half()) or the input with input.to({gamma.dtype})")
 
 
 def batch_norm_eval(x, mean, var, gamma, beta, eps):
@@ -59,12 +69,11 @@ class CustomBatchNormAutograd(nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         check_input(input, self.n_neurons)
+        check_dtype(input, self.gamma)
         if not self.training:
             return batch_norm_eval(input, self.running_mean, self.running_var,
                                    self.gamma, self.beta, self.eps)
-        if input.shape[0] < 2:
-            raise ValueError("BatchNorm in training mode needs at least 2 examples per batch: "
-                             "with one, x_hat = 0 and the output is beta whatever the input")
+        check_batch_size(input)
         self.update_running_stats(input)
         return self.normalize_batch(input)
 
@@ -98,6 +107,7 @@ class CustomBatchNormManualFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, gamma, beta, eps=1e-5):
         check_input(input, gamma.shape[0])
+        check_batch_size(input)
         if gamma.shape != beta.shape:
             raise ValueError(f"gamma and beta differ in shape: {list(gamma.shape)} "
                              f"vs {list(beta.shape)}")
@@ -153,59 +163,3 @@ class CustomBatchNorm2d(CustomBatchNormManualModule):
         out = super().forward(rows)
         return out.reshape(n, h, w, c).permute(0, 3, 1, 2)
 
-
-# ---------------------------------------------------------------------------------------
-# The demonstration: a one-hidden-layer MLP with each BatchNorm trained the same way.
-
-#: variant name -> BatchNorm class used after the hidden linear layer.
-DEMO_VARIANTS = {
-    "nn.BatchNorm1d": nn.BatchNorm1d,
-    "CustomBatchNormAutograd": CustomBatchNormAutograd,
-    "CustomBatchNormManualModule": CustomBatchNormManualModule,
-}
-
-
-def demo_mlp(n_inputs: int, n_hidden: list[int], n_classes: int, batch_norm) -> nn.Sequential:
-    """``[Linear -> BatchNorm -> ReLU] * len(n_hidden) -> Linear``.
-
-    ``batch_norm(width)`` builds the BatchNorm layer of each hidden layer.
-    """
-    layers, fan_in = [], n_inputs
-    for width in n_hidden:
-        layers += [nn.Linear(fan_in, width), batch_norm(width), nn.ReLU()]
-        fan_in = width
-    layers.append(nn.Linear(fan_in, n_classes))
-    return nn.Sequential(*layers)
-
-
-def train_demo(data, settings: dict, variant: str, device: str = "cpu",
-               show_progress: bool = True) -> dict:
-    """Train the demo MLP with the BatchNorm ``variant`` (a key of :data:`DEMO_VARIANTS`).
-
-    Every variant starts from the same weights (``torch.manual_seed(seed)``) and sees the
-    same mini-batches, so the runs differ only by floating-point rounding.
-    """
-    seed = settings["seed"]
-    torch.manual_seed(seed)
-    model = demo_mlp(flatten(data.x_train[:1]).shape[1], settings["n_hidden"], 10,
-                     DEMO_VARIANTS[variant]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
-    run = fit(model, optimizer, data, settings, seed, device, variant, show_progress)
-    return dict(seed=seed, variant=variant, **run)
-
-
-def run_demo(data, profile: str | None = None, device: str | None = None) -> dict:
-    """Experiment ``batchnorm_demo``: train the demo MLP once per BatchNorm implementation.
-
-    Records the runs with :func:`course_lib.results.record` and returns the record.
-    """
-    profile = profiles.active_profile(profile)
-    device = device or profiles.default_device()
-    settings = profiles.settings("batchnorm_demo", profile)
-    if settings["train_size"] is not None or settings["test_size"] is not None:
-        data = data.subset(settings["train_size"], settings["test_size"], seed=settings["seed"])
-    start = time.perf_counter()
-    runs = [train_demo(data, settings, variant, device) for variant in DEMO_VARIANTS]
-    path = results.record("batchnorm_demo", profile, settings, runs, device,
-                          time.perf_counter() - start)
-    return {**results.load("batchnorm_demo", profile, path.parents[1]), "path": str(path)}

@@ -11,7 +11,6 @@ With ``n_models=1`` it is the plain network. Equation numbers are those of chapt
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -22,7 +21,8 @@ from torch import nn
 
 from . import profiles, results
 from .data import BatchSampler
-from .training import Curves, eval_steps, progress, summarize
+from .results import Record, Run, make_record
+from .training import summarize, train
 
 #: (name, in_channels, out_channels) of each conv, or (name, None, None) for a max-pool.
 ARCHITECTURE = [
@@ -175,101 +175,68 @@ def _eval_subset(n_test: int, eval_size: int | None) -> np.ndarray | None:
     return np.sort(np.random.default_rng(0).choice(n_test, eval_size, replace=False))
 
 
-def train_convnets(data, settings: dict, seeds: list[int], batch_norm: bool = True,
+def train_convnets(data, settings, seeds: list[int], batch_norm: bool = True,
                    device: str | torch.device | None = None, show_progress: bool = True,
-                   desc: str = "ConvNet") -> tuple[list[dict], np.ndarray]:
+                   desc: str = "ConvNet") -> tuple[list[Run], np.ndarray]:
     """Train one ConvNet per seed, all together as one grouped network (Adam, cross-entropy).
 
     Seed ``s`` gives the same initial weights (:func:`init_convnet`) and the same data order
     (``BatchSampler(seed=s)``) whether it is trained alone or among others. Every
     ``eval_every`` steps all models are evaluated on the test set (on ``eval_size`` fixed
     test images if set, except at the last step, which always uses the whole test set).
-
-    ``settings`` are :func:`course_lib.profiles.settings` ``("cnn")``. Returns the runs (one
-    dict per seed: ``seed``, ``final``, ``best``, ``curves``, ``wall_time``) and the final
-    test-set class probabilities ``[G, N_test, 10]`` as a NumPy array.
+    Returns one run per seed and the final test-set class probabilities ``[G, N_test, 10]``.
     """
     device = torch.device(device or "cpu")
-    cuda = device.type == "cuda"
-    # channels_last: cuDNN NHWC kernels (H200, 10 models: 9.6 vs 11.2 ms per step); on the
-    # CPU NCHW measured faster (0.156 vs 0.176 s per step).
-    fmt = torch.channels_last if cuda else torch.contiguous_format
-    G, B, steps = len(seeds), settings["batch_size"], settings["steps"]
+    # channels_last suits cuDNN's NHWC kernels; on a CPU NCHW measured faster
+    # (benchmarks/bench_cnn.py).
+    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    G, B, steps = len(seeds), settings.batch_size, settings.steps
     model = stack_models([init_convnet(s, batch_norm) for s in seeds])
     model = model.to(device, memory_format=fmt).train()
-    optimizer = adam(model.parameters(), settings["learning_rate"])
-
-    x_train = torch.as_tensor(data.x_train).to(device)
-    y_train = torch.as_tensor(data.y_train).to(device)
-    x_test = torch.as_tensor(data.x_test).to(device)
-    y_test = torch.as_tensor(data.y_test).to(device)
-    subset = _eval_subset(len(data.y_test), settings.get("eval_size"))
-    if subset is not None:
-        sub = torch.as_tensor(subset).to(device)
-        x_eval, y_eval = x_test[sub], y_test[sub]
-    else:
-        x_eval, y_eval = x_test, y_test
+    optimizer = adam(model.parameters(), settings.learning_rate)
+    x_train, y_train, x_test, y_test = (torch.as_tensor(a).to(device) for a in (
+        data.x_train, data.y_train, data.x_test, data.y_test))
+    subset = _eval_subset(len(data.y_test), settings.eval_size)
+    sub = None if subset is None else torch.as_tensor(subset).to(device)
+    x_eval, y_eval = (x_test, y_test) if sub is None else (x_test[sub], y_test[sub])
     indices = torch.as_tensor(_batch_indices(len(data.y_train), B, seeds, steps)).to(device)
-    train_loss = torch.zeros(steps, G, device=device)  # kept on the device: no sync per step
-    train_acc = torch.zeros(steps, G, device=device)
-    evals = eval_steps(steps, settings["eval_every"])
-    test_curves: list[tuple[int, np.ndarray, np.ndarray]] = []
-    eval_time = 0.0
+    final_probs = []
 
-    bar = progress(steps, desc) if show_progress else range(steps)
-    start = time.perf_counter()
-    for step in (s + 1 for s in bar):
-        idx = indices[step - 1]                                       # [G, B]
+    def step(t):
+        idx = indices[t - 1]                                           # [G, B]
         xb = x_train[idx.T].flatten(1, 2).contiguous(memory_format=fmt)  # [B, G*3, 32, 32]
-        yb = y_train[idx.T]                                           # [B, G]
+        yb = y_train[idx.T]                                            # [B, G]
         logits = model(xb).view(B, G, -1)
         loss, per_model = grouped_loss(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        with torch.no_grad():
-            train_loss[step - 1] = per_model
-            train_acc[step - 1] = (logits.argmax(2) == yb).float().mean(0)
-        if step in evals:
-            t0 = time.perf_counter()
-            last = step == steps
-            test_loss, test_acc, probs = evaluate(
-                model, x_test if last else x_eval, y_test if last else y_eval,
-                memory_format=fmt)
-            test_curves.append((step, test_loss, test_acc))
-            eval_time += time.perf_counter() - t0
-    if cuda:
-        torch.cuda.synchronize(device)
-    wall = time.perf_counter() - start
+        return per_model.detach(), (logits.detach().argmax(2) == yb).float().mean(0)
 
-    train_loss, train_acc = train_loss.cpu().numpy(), train_acc.cpu().numpy()
+    def test(t):
+        last = t == steps
+        loss, accuracy, probs = evaluate(model, x_test if last else x_eval,
+                                         y_test if last else y_eval, memory_format=fmt)
+        if last:
+            final_probs.append(probs)
+        return dict(test_loss=loss, test_accuracy=accuracy)
+
+    out = train(step, test, steps, settings.eval_every, settings.train_avg, desc=desc,
+                show_progress=show_progress)
     runs = []
     for g, seed in enumerate(seeds):
-        curves = Curves(settings["train_avg"])
-        for step in range(1, steps + 1):
-            curves.add_train(step, train_loss[step - 1, g], train_acc[step - 1, g])
-        for step, test_loss, test_acc in test_curves:
-            curves.add_eval(step, test_loss=test_loss[g], test_accuracy=test_acc[g])
-        curves = curves.as_dict()
-        final, best = summarize(curves)
-        runs.append(dict(variant="batch_norm" if batch_norm else "no_batch_norm", seed=seed,
-                         final=final, best=best, curves=curves,
-                         # the models trained together: each gets an equal share of the time
-                         wall_time=wall / G, group_wall_time=wall, group_eval_time=eval_time,
-                         n_models=G))
-    return runs, probs.transpose(0, 1).cpu().numpy()
+        curves = out.curves.of(g)
+        # The models trained together: each gets an equal share of the time.
+        runs.append(Run(seed, *summarize(curves), curves, out.wall_time / G,
+                        "batch_norm" if batch_norm else "no_batch_norm",
+                        dict(group_wall_time=out.wall_time, group_eval_time=out.eval_time,
+                             n_models=G)))
+    return runs, final_probs[0].transpose(0, 1).cpu().numpy()
 
 
 # --------------------------------------------------------------------------------------------
 # The experiment of the report's section 4
 # --------------------------------------------------------------------------------------------
-
-#: How many seeds one grouped network holds on the CPU. On a GPU all seeds of a variant are
-#: one network (on an H200: 9.6 ms per step for 10 models, 4.1 ms for one); on a 2-core CPU
-#: grouping gains nothing (measured: 0.33 s per 2-model step, 0.155 s per 1-model step), so
-#: the seeds train one at a time.
-CPU_MODELS_PER_GROUP = 1
-
 
 @contextmanager
 def _fast_kernels(device: torch.device):
@@ -288,27 +255,23 @@ def _fast_kernels(device: torch.device):
          torch.backends.cudnn.benchmark) = saved
 
 
-def run_experiment(data, profile: str | None = None, device: str | None = None,
-                   show_progress: bool = True) -> dict:
-    """Train ``settings["seeds"]`` ConvNets for each of ``settings["variants"]`` and record them.
+def run(settings, data, device=None, show_progress: bool = True) -> Record:
+    """Train ``settings.seeds`` ConvNets for each of ``settings.variants`` and record them.
 
-    ``data`` is a :class:`~course_lib.data.CIFAR10` (subset here to the profile's
-    ``train_size``/``test_size``, a no-op if it already is). Records experiment ``"cnn"``
-    with one run per (variant, seed) and returns ``record`` (the recorded JSON as a dict),
-    ``runs`` (its runs), ``path`` (the JSON file) and ``probabilities``:
-    ``{(variant, seed): [N_test, 10]}``, each run's final test-set class probabilities
-    (kept in memory only, not in the JSON).
+    On a GPU all seeds of a variant train as one grouped network; on a CPU grouping gains
+    nothing (benchmarks/bench_cnn.py), so each seed is its own group. The record's
+    ``memory["probabilities"]`` (kept in memory, not written) maps ``(variant, seed)`` to the
+    run's final test-set class probabilities ``[N_test, 10]``.
     """
-    profile = profiles.active_profile(profile)
-    settings = profiles.settings("cnn", profile)
+    results.check_writable(settings.profile)
     device = torch.device(device or profiles.default_device())
-    data = data.subset(settings["train_size"], settings["test_size"])
-    seeds = settings["seeds"]
-    per_group = len(seeds) if device.type == "cuda" else CPU_MODELS_PER_GROUP
+    data = data.subset(settings.train_size, settings.test_size)
+    seeds = list(settings.seeds)
+    per_group = len(seeds) if device.type == "cuda" else 1
     runs, probabilities = [], {}
     start = time.perf_counter()
     with _fast_kernels(device):
-        for variant in settings["variants"]:
+        for variant in settings.variants:
             if variant not in ("batch_norm", "no_batch_norm"):
                 raise ValueError(f"unknown variant {variant!r}")
             for i in range(0, len(seeds), per_group):
@@ -317,10 +280,8 @@ def run_experiment(data, profile: str | None = None, device: str | None = None,
                     data, settings, group, batch_norm=variant == "batch_norm", device=device,
                     show_progress=show_progress, desc=f"{variant} seeds {group}")
                 runs += group_runs
-                for run, p in zip(group_runs, probs):
-                    probabilities[(variant, run["seed"])] = p
-    wall = time.perf_counter() - start
-    path = results.record("cnn", profile, settings, runs, str(device), wall,
-                          models_per_group=per_group)
-    record = json.loads(path.read_text())
-    return dict(record=record, runs=record["runs"], path=str(path), probabilities=probabilities)
+                probabilities.update({(variant, r.seed): p for r, p in zip(group_runs, probs)})
+    record = make_record(settings, "cnn", runs, device, time.perf_counter() - start,
+                         models_per_group=per_group)
+    record.memory["probabilities"] = probabilities
+    return record

@@ -36,21 +36,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import profiles, results
+from . import profiles, report, results
 from .data import BatchSampler
+from .results import Record, Run, make_record
 from .torch_mlp import TorchMLP, as_tensors, make_mlp, train_torch_mlp
-from .training import Curves, progress, summarize
+from .training import Curves, summarize, train
 
 #: The four hyperparameters of Table 1, in the order of the report.
-AXES = ("first_hidden", "weight_decay", "dropout", "learning_rate")
-#: The configuration the report selected (Table 1, "Best" column) and its test accuracy.
-REPORT_BEST = dict(first_hidden=600, weight_decay=0.1, dropout=0.1, learning_rate=1e-4)
-REPORT_ACCURACY = 0.542
+AXES = tuple(report.GRID)
 
 
-def grid_configs(settings: dict) -> list[dict]:
+def grid_configs(settings) -> list[dict]:
     """Every combination of the values of :data:`AXES` in ``settings`` (81 for Table 1)."""
-    return [dict(zip(AXES, values)) for values in itertools.product(*(settings[a] for a in AXES))]
+    return [dict(zip(AXES, values))
+            for values in itertools.product(*(getattr(settings, a) for a in AXES))]
 
 
 class StackedMLP:
@@ -142,16 +141,17 @@ class StackedAdam:
     ``w <- w - lr[k] / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``, in the order of
     operations of ``torch.optim.Adam``'s single-tensor implementation.
 
-    On a GPU each line runs once over a whole stack ``[K, ...]`` (few, large kernels). On a
-    CPU the same lines run one model at a time: a model's slice of ``w``, ``g``, ``m`` and
-    ``v`` stays in the cache through all of them, where whole stacks stream through main
-    memory once per line (measured on the 2-core machine, 27 models of 3072-400-400-10:
-    100 ms per step against 259 ms).
+    ``vectorised=True`` (the default on a GPU) runs each line once over a whole stack
+    ``[K, ...]``: few, large kernels. ``False`` (the default on a CPU) runs the same lines one
+    model at a time, so that a model's slice stays in the cache through all of them
+    (benchmarks/bench_grid.py measures both). Either works on any device.
     """
 
     def __init__(self, params: list[torch.Tensor], lr, weight_decay,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 vectorised: bool | None = None):
         self.params = list(params)
+        self.vectorised = self.params[0].device.type != "cpu" if vectorised is None else vectorised
         ref = self.params[0]
         self.lr = torch.as_tensor(lr, dtype=ref.dtype, device=ref.device).clone()
         self.weight_decay = torch.as_tensor(weight_decay, dtype=ref.dtype,
@@ -177,7 +177,7 @@ class StackedAdam:
         bias_correction1 = 1 - beta1 ** self.t
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** self.t)
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            if p.device.type == "cpu":
+            if not self.vectorised:
                 for k, (lr, wd) in enumerate(zip(self._lr_list, self._wd_list)):
                     grad = p.grad[k].add(p[k], alpha=wd)  # g + wd * w
                     m[k].lerp_(grad, 1 - beta1)
@@ -197,7 +197,8 @@ class StackedAdam:
         """The optimiser of ``params`` (from :meth:`StackedMLP.select`): models ``keep``'s state."""
         idx = torch.as_tensor(keep, device=self.params[0].device)
         out = StackedAdam(params, [self._lr_list[i] for i in keep],
-                          [self._wd_list[i] for i in keep], self.betas, self.eps)
+                          [self._wd_list[i] for i in keep], self.betas, self.eps,
+                          self.vectorised)
         out.t = self.t
         out.exp_avg = [m[idx].clone() for m in self.exp_avg]
         out.exp_avg_sq = [v[idx].clone() for v in self.exp_avg_sq]
@@ -281,107 +282,96 @@ def check_rungs(rungs: list, n_configs: int) -> list[tuple[int, int]]:
     return rungs
 
 
-def select(runs: list[dict], metric: str) -> dict:
+def select(runs: list[Run], metric: str) -> Run:
     """The run with the highest final ``metric`` among the runs trained to the last rung."""
-    top = max(r["steps_trained"] for r in runs)
-    finished = [r for r in runs if r["steps_trained"] == top]
-    return max(finished, key=lambda r: (r["final"][metric], -r["index"]))
+    top = max(r.info["steps_trained"] for r in runs)
+    finished = [r for r in runs if r.info["steps_trained"] == top]
+    return max(finished, key=lambda r: (r.final[metric], -r.info["index"]))
 
 
-def train_grid(data, settings: dict, device=None, show_progress: bool = True) -> dict:
-    """Train the grid of ``settings`` (``settings("mlp_grid")``) on ``data``.
+def run(settings, data, device=None, show_progress: bool = True) -> Record:
+    """Train the grid of ``settings`` (:class:`~course_lib.profiles.MLPGrid`) on ``data``.
 
-    Holds out ``validation_size`` training images, trains on the rest; evaluates validation
-    and test metrics every ``eval_every`` steps (``None``: never in between) and validation
-    metrics at the end of every rung, test metrics also at the end of the last rung.
-    Returns ``runs`` (one per configuration: ``index, config, steps_trained, final, best,
-    curves``), the two selections ``selected_by_validation`` and ``selected_by_test`` (among
-    the runs of the last rung), ``rungs``, ``rung_times`` and ``wall_time``.
+    Holds out ``validation_size`` training images and trains on the rest. Validation metrics
+    are measured every ``eval_every`` steps (``None``: never in between) and at the end of
+    every rung, test metrics every ``eval_every`` steps and at the end of the last rung. The
+    record has one run per configuration, and in ``info`` the two selections
+    ``selected_by_validation`` and ``selected_by_test`` (among the last rung's runs).
     """
+    results.check_writable(settings.profile)
     device = torch.device(device or profiles.default_device())
+    data = data.subset(settings.train_size, settings.test_size)
     configs = grid_configs(settings)
-    rungs = check_rungs(settings.get("halving") or [(settings["steps"], len(configs))],
-                        len(configs))
-    seed = settings["seed"]
-    train, (x_val, y_val) = data.split_validation(settings["validation_size"], seed=seed)
-    x_train, y_train = as_tensors(train.x_train, train.y_train, device)
+    rungs = check_rungs(settings.halving or [(settings.steps, len(configs))], len(configs))
+    seed = settings.seed
+    train_data, (x_val, y_val) = data.split_validation(settings.validation_size, seed=seed)
+    x_train, y_train = as_tensors(train_data.x_train, train_data.y_train, device)
     x_val, y_val = as_tensors(x_val, y_val, device)
-    x_test, y_test = as_tensors(train.x_test, train.y_test, device)
-    stacks = build_stacks(configs, x_train.shape[1], settings["second_hidden"], 10, seed, device)
-    sampler = BatchSampler(len(y_train), settings["batch_size"], seed=seed)
+    x_test, y_test = as_tensors(train_data.x_test, train_data.y_test, device)
+    stacks = build_stacks(configs, x_train.shape[1], settings.second_hidden, 10, seed, device)
+    sampler = BatchSampler(len(y_train), settings.batch_size, seed=seed)
     dropout_rng = torch.Generator(device).manual_seed(seed)
-    curves = [Curves(train_avg=1) for _ in configs]
-    steps_trained = [0] * len(configs)
-    train_sums = {id(s): torch.zeros(2, len(s.ids), device=device) for s in stacks}
-    window_start, step, rung_times = 0, 0, []
+
+    def step(t):
+        idx = torch.from_numpy(sampler.next_indices()).to(device)
+        xb, yb = x_train[idx], y_train[idx]
+        u = torch.rand(len(idx), settings.second_hidden, generator=dropout_rng, device=device,
+                       dtype=xb.dtype)  # one dropout draw shared by every configuration
+        losses, accuracies = zip(*(train_step(s, xb, yb, u) for s in stacks))
+        return torch.cat(losses), torch.cat(accuracies)
+
+    def evaluate(with_test: bool) -> dict:
+        metrics = {}
+        for name, x, y in (("validation", x_val, y_val), ("test", x_test, y_test)):
+            k = sum(len(s.ids) for s in stacks)
+            loss, acc = (map(np.concatenate, zip(*(evaluate_stack(s, x, y) for s in stacks)))
+                         if name == "validation" or with_test else (np.full(k, np.nan),) * 2)
+            metrics.update({f"{name}_loss": loss, f"{name}_accuracy": acc})
+        return metrics
+
+    curves = [Curves() for _ in configs]  # one per configuration, over all rungs
+    steps_trained, rung_times, done = [0] * len(configs), [], 0
+    every = settings.eval_every
     start = time.perf_counter()
-
-    def evaluate(with_test: bool):
-        nonlocal window_start
-        for s in stacks:
-            metrics = dict(zip(("validation_loss", "validation_accuracy"),
-                               evaluate_stack(s, x_val, y_val)))
-            if with_test:
-                metrics.update(zip(("test_loss", "test_accuracy"),
-                                   evaluate_stack(s, x_test, y_test)))
-            sums = (train_sums[id(s)] / (step - window_start)).cpu().numpy()
-            for j, c in enumerate(s.ids):
-                curves[c].add_train(step, sums[0, j], sums[1, j])
-                curves[c].add_eval(step, **{k: v[j] for k, v in metrics.items()})
-                steps_trained[c] = step
-            train_sums[id(s)].zero_()
-        window_start = step
-
     for r, (rung_steps, n_keep) in enumerate(rungs):
-        rung_start = time.perf_counter()
         if r > 0:  # successive halving: keep the best n_keep on validation accuracy
             alive = [c for s in stacks for c in s.ids]
-            ranked = sorted(alive, key=lambda c: (-curves[c].eval["validation_accuracy"][-1], c))
-            survivors = set(ranked[:n_keep])
-            stacks = [t for t in (s.keep(survivors) for s in stacks) if t is not None]
-            train_sums = {id(s): torch.zeros(2, len(s.ids), device=device) for s in stacks}
-        todo = range(rung_steps - step)
-        if show_progress:
-            todo = progress(len(todo), f"grid rung {r + 1}/{len(rungs)} "
-                                       f"({sum(len(s.ids) for s in stacks)} configurations)")
-        last_rung = r == len(rungs) - 1
-        for _ in todo:
-            step += 1
-            idx = torch.from_numpy(sampler.next_indices()).to(device)
-            xb, yb = x_train[idx], y_train[idx]
-            u = torch.rand(len(idx), settings["second_hidden"], generator=dropout_rng,
-                           device=device, dtype=xb.dtype)
-            for s in stacks:
-                loss, acc = train_step(s, xb, yb, u)
-                train_sums[id(s)][0] += loss
-                train_sums[id(s)][1] += acc
-            periodic = bool(settings.get("eval_every")) and step % settings["eval_every"] == 0
-            if periodic or step == rung_steps:
-                evaluate(with_test=periodic or (last_rung and step == rung_steps))
-        rung_times.append(time.perf_counter() - rung_start)
+            ranked = sorted(alive, key=lambda c: (-curves[c].of()["eval"]
+                                                  ["validation_accuracy"][-1], c))
+            stacks = [t for t in (s.keep(set(ranked[:n_keep])) for s in stacks) if t]
+        ids, last = [c for s in stacks for c in s.ids], r == len(rungs) - 1
+        out = train(step, lambda t, end=rung_steps, last=last: evaluate(
+                        bool(every) and t % every == 0 or last and t == end),
+                    rung_steps, every, train_avg=None, first=done + 1,
+                    desc=f"grid rung {r + 1}/{len(rungs)} ({len(ids)} configurations)",
+                    show_progress=show_progress)
+        for j, c in enumerate(ids):
+            curves[c].extend(out.curves, j)
+            steps_trained[c] = rung_steps
+        done = rung_steps
+        rung_times.append(out.wall_time)
     wall = time.perf_counter() - start
 
     runs = []
     for i, (config, c) in enumerate(zip(configs, curves)):
-        c = c.as_dict()
-        if "test_accuracy" in c["eval"]:
-            final, best = summarize(c)
-        else:  # stopped early by successive halving: only validation was measured
-            final, best = summarize(c, "validation_accuracy")
-            final.update(test_accuracy=None, test_loss=None)
+        c = c.of()
+        metric = "test_accuracy" if c["eval"]["test_accuracy"][-1] is not None \
+            else "validation_accuracy"  # stopped early by halving: no test measured
+        final, best = summarize(c, metric)
+        if metric != "test_accuracy":
             best = dict(test_accuracy=None, step=None)
-        runs.append(dict(index=i, seed=seed, config=config, steps_trained=steps_trained[i],
-                         final=final, best=best, curves=c,
-                         variant=config_label(config)))
-    summary = {}
-    for name, metric in (("selected_by_validation", "validation_accuracy"),
-                         ("selected_by_test", "test_accuracy")):
-        run = select(runs, metric)
-        summary[name] = dict(index=run["index"], config=run["config"],
-                             validation_accuracy=run["final"]["validation_accuracy"],
-                             test_accuracy=run["final"]["test_accuracy"],
-                             steps_trained=run["steps_trained"])
-    return dict(runs=runs, rungs=rungs, rung_times=rung_times, wall_time=wall, **summary)
+        runs.append(Run(seed, final, best, c, None, config_label(config),
+                        dict(index=i, config=config, steps_trained=steps_trained[i])))
+    selections = {}
+    for by in ("validation", "test"):
+        chosen = select(runs, f"{by}_accuracy")
+        selections[f"selected_by_{by}"] = dict(
+            index=chosen.info["index"], config=chosen.info["config"],
+            validation_accuracy=chosen.final["validation_accuracy"],
+            test_accuracy=chosen.final["test_accuracy"],
+            steps_trained=chosen.info["steps_trained"])
+    return make_record(settings, "mlp_grid", runs, device, wall, rungs=[list(r) for r in rungs],
+                       rung_times=rung_times, common_random_numbers=True, **selections)
 
 
 def config_label(config: dict) -> str:
@@ -390,53 +380,19 @@ def config_label(config: dict) -> str:
             f"p={config['dropout']:g} lr={config['learning_rate']:.0e}")
 
 
-def _subset(data, settings: dict):
-    if settings.get("train_size") or settings.get("test_size"):
-        return data.subset(settings.get("train_size"), settings.get("test_size"))
-    return data
-
-
-def run_grid(data, profile: str | None = None, device=None, show_progress: bool = True) -> dict:
-    """Table 1's grid under ``profile``; records experiment ``"mlp_grid"`` and returns the record.
-
-    The record's ``runs`` hold one entry per configuration; ``selected_by_validation`` and
-    ``selected_by_test`` the two selections; ``rungs`` and ``rung_times`` the schedule and its cost.
-    """
-    profile = profiles.active_profile(profile)
-    settings = profiles.settings("mlp_grid", profile)
+def run_best(settings, data, grid: Record, device=None, show_progress: bool = True) -> Record:
+    """Retrain the configuration that ``grid`` selected on validation on all training images
+    (Figure 2) with ``settings`` (:class:`~course_lib.profiles.MLPBest`): a plain
+    :class:`TorchMLP` with PyTorch's default initialisation and ``torch.optim.Adam``, none of
+    the stacked code, so an independent check of the grid's numbers."""
+    results.check_writable(settings.profile)
+    config = grid.info["selected_by_validation"]["config"]
     device = str(device or profiles.default_device())
-    out = train_grid(_subset(data, settings), settings, device, show_progress)
-    runs = out.pop("runs")
-    wall = out.pop("wall_time")
-    path = results.record("mlp_grid", profile, settings, runs, device, wall,
-                          common_random_numbers=True, **out)
-    return results.load("mlp_grid", profile, path.parent.parent)
-
-
-def best_settings(config: dict, profile: str | None = None) -> dict:
-    """``settings("mlp_best")`` completed with ``config`` for :func:`train_torch_mlp`."""
-    settings = profiles.settings("mlp_best", profile)
-    grid = profiles.settings("mlp_grid", profile)
-    settings.update(n_hidden=[config["first_hidden"], grid["second_hidden"]],
-                    dropout=config["dropout"], weight_decay=config["weight_decay"],
-                    learning_rate=config["learning_rate"])
-    return settings
-
-
-def run_best(data, config: dict, profile: str | None = None, device=None,
-             show_progress: bool = True) -> dict:
-    """Retrain ``config`` on all training images (Figure 2); records ``"mlp_best"``.
-
-    Plain :class:`TorchMLP` with PyTorch's default initialisation and ``torch.optim.Adam``,
-    i.e. none of the stacked code: an independent check of the grid's numbers.
-    """
-    profile = profiles.active_profile(profile)
-    settings = best_settings(config, profile)
-    device = str(device or profiles.default_device())
-    run = train_torch_mlp(_subset(data, settings), settings, settings["seed"], init="pytorch",
-                          optimizer="adam", device=device, show_progress=show_progress)
-    run.update(config=config, variant=config_label(config))
-    path = results.record("mlp_best", profile, settings, [run], device, run["wall_time"],
-                          config=config)
-    return results.load("mlp_best", profile, path.parent.parent)
-
+    run = train_torch_mlp(data.subset(settings.train_size, settings.test_size), settings,
+                          settings.seed, "pytorch", "adam", device, show_progress,
+                          n_hidden=[config["first_hidden"], settings.second_hidden],
+                          dropout=config["dropout"], weight_decay=config["weight_decay"],
+                          learning_rate=config["learning_rate"])
+    run.variant = config_label(config)
+    run.info["config"] = config
+    return make_record(settings, "mlp_best", [run], device, run.wall_time, config=config)

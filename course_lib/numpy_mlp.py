@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 
-from . import profiles, results
+from . import results
 from .data import BatchSampler, flatten, one_hot
 from .numpy_modules import (
     CrossEntropyModule,
@@ -17,7 +16,8 @@ from .numpy_modules import (
     log_softmax,
     softmax_cross_entropy_backward,
 )
-from .training import Curves, eval_steps, progress, summarize
+from .results import Record, Run, make_record
+from .training import summarize, train
 
 
 class MLP:
@@ -119,89 +119,51 @@ def evaluate(model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int = 5000,
     return loss / len(y), correct / len(y)
 
 
-def train_numpy_mlp(data, settings: dict, seed: int = 0, learning_rate: float | None = None,
-                    show_progress: bool = True, model: MLP | None = None,
-                    fused: bool = False) -> dict:
-    """Train the report's NumPy MLP on ``data`` (a :class:`~course_lib.data.CIFAR10`).
+def train_numpy_mlp(data, settings, seed: int = 0, learning_rate: float | None = None,
+                    model: MLP | None = None, fused: bool = False,
+                    show_progress: bool = True) -> Run:
+    """Train the report's NumPy MLP on ``data`` (settings: :class:`~course_lib.profiles.NumpyMLP`).
 
-    ``settings`` are :func:`course_lib.profiles.settings` ``("numpy_mlp")``. ``model``
-    replaces the freshly initialised MLP (the initialisation ablation starts from weights
-    drawn by PyTorch); ``fused=True`` trains with :func:`fused_train_step` instead of the
-    report's chained softmax and cross-entropy. Returns one run: ``seed``,
-    ``learning_rate``, ``final`` and ``best`` metrics, ``curves``, ``wall_time``.
+    ``model`` replaces the freshly initialised MLP (the initialisation ablation starts from
+    weights drawn by PyTorch); ``fused=True`` trains with :func:`fused_train_step` instead of
+    the report's chained softmax and cross-entropy.
     """
-    lr = settings["learning_rate"] if learning_rate is None else learning_rate
+    lr = settings.learning_rate if learning_rate is None else learning_rate
     x_train, x_test = flatten(data.x_train), flatten(data.x_test)
     targets_train = one_hot(data.y_train, dtype=x_train.dtype)  # once, not every step
     if model is None:
-        model = MLP(x_train.shape[1], settings["n_hidden"], 10, settings["init_std"], seed=seed)
+        model = MLP(x_train.shape[1], list(settings.n_hidden), 10, settings.init_std, seed=seed)
     loss_fn = CrossEntropyModule()
-    sampler = BatchSampler(len(data.y_train), settings["batch_size"], seed=seed)
-    curves = Curves(settings["train_avg"])
-    evals = eval_steps(settings["steps"], settings["eval_every"])
-    steps = progress(settings["steps"], f"NumPy MLP seed {seed}") if show_progress \
-        else range(settings["steps"])
-    start = time.perf_counter()
-    for step in (s + 1 for s in steps):
+    sampler = BatchSampler(len(data.y_train), settings.batch_size, seed=seed)
+
+    def step(t):
         idx = sampler.next_indices()
-        yb = data.y_train[idx]
         if fused:
             loss, scores = fused_train_step(model, x_train[idx], targets_train[idx], lr)
         else:
             loss, scores = train_step(model, x_train[idx], targets_train[idx], lr, loss_fn)
-        curves.add_train(step, loss, float((scores.argmax(axis=1) == yb).mean()))
-        if step in evals:
-            test_loss, test_acc = evaluate(model, x_test, data.y_test, fused=fused)
-            curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
-    wall = time.perf_counter() - start
-    curves = curves.as_dict()
-    final, best = summarize(curves)
-    return dict(seed=seed, learning_rate=lr, final=final, best=best, curves=curves,
-                wall_time=wall)
+        return loss, float((scores.argmax(axis=1) == data.y_train[idx]).mean())
+
+    def test(t):
+        loss, accuracy = evaluate(model, x_test, data.y_test, fused=fused)
+        return dict(test_loss=loss, test_accuracy=accuracy)
+
+    out = train(step, test, settings.steps, settings.eval_every, settings.train_avg,
+                desc=f"NumPy MLP seed {seed}", show_progress=show_progress)
+    curves = out.curves.of(0)
+    return Run(seed, *summarize(curves), curves, out.wall_time, info=dict(learning_rate=lr))
 
 
-def accuracy_at(run: dict, step: int) -> float | None:
-    """A run's test accuracy at evaluation ``step``, or ``None`` if it was not evaluated then."""
-    ev = run["curves"]["eval"]
-    return ev["test_accuracy"][ev["step"].index(step)] if step in ev["step"] else None
-
-
-def run_experiment(data, profile: str | None = None, device: str | None = None,
-                   settings: dict | None = None, show_progress: bool = True) -> dict:
-    """The report's section 1.2 experiment under ``profile`` (see :mod:`course_lib.profiles`).
-
-    1. ``numpy_mlp``: every seed of ``settings["seeds"]`` at ``settings["learning_rate"]``;
-       the record also holds ``test_accuracy_at_step_1000`` per seed (the step the report
-       quotes), when step 1,000 is an evaluation step.
-    2. ``numpy_mlp_lr``: seed 0 at every rate of ``settings["compare_learning_rates"]``
-       (a run identical to one of part 1 is reused, not trained twice).
-
-    ``data`` is subset to ``train_size``/``test_size``. NumPy runs on the CPU whatever
-    ``device`` says. ``settings`` replaces the profile's (for tests). Each part is written
-    with :func:`course_lib.results.record`; returns ``dict(main=record, lr=record)``.
-    """
-    profile = profiles.active_profile(profile)
-    settings = profiles.settings("numpy_mlp", profile) if settings is None else settings
-    data = data.subset(settings["train_size"], settings["test_size"])
-    records = {}
-
+def run(settings, data, device=None, show_progress: bool = True) -> Record:
+    """The report's section 1.2: every seed at ``settings.learning_rate``, and seed 0 at every
+    rate of ``settings.compare_learning_rates`` (a run already trained is not trained twice).
+    NumPy runs on the CPU."""
+    results.check_writable(settings.profile)
+    data = data.subset(settings.train_size, settings.test_size)
     start = time.perf_counter()
     runs = [train_numpy_mlp(data, settings, seed, show_progress=show_progress)
-            for seed in settings["seeds"]]
-    at_1000 = {run["seed"]: accuracy_at(run, 1000) for run in runs}
-    extra = {} if None in at_1000.values() else {"test_accuracy_at_step_1000": at_1000}
-    path = results.record("numpy_mlp", profile, settings, runs, "cpu",
-                          time.perf_counter() - start, **extra)
-    records["main"] = json.loads(path.read_text())
-
-    start = time.perf_counter()
-    lr_runs = []
-    for lr in settings["compare_learning_rates"]:
-        same = [r for r in runs if r["seed"] == 0 and r["learning_rate"] == lr]
-        run = dict(same[0], reused_from="numpy_mlp") if same else \
-            train_numpy_mlp(data, settings, 0, learning_rate=lr, show_progress=show_progress)
-        lr_runs.append(run)
-    path = results.record("numpy_mlp_lr", profile, settings, lr_runs, "cpu",
-                          time.perf_counter() - start)
-    records["lr"] = json.loads(path.read_text())
-    return records
+            for seed in settings.seeds]
+    for lr in settings.compare_learning_rates:
+        if not any(r.seed == 0 and r.info["learning_rate"] == lr for r in runs):
+            runs.append(train_numpy_mlp(data, settings, 0, lr, show_progress=show_progress))
+    return make_record(settings, "numpy_mlp", runs, "cpu", time.perf_counter() - start)

@@ -1,32 +1,167 @@
-"""Experiment profiles: one place that says how big every training run of the course is.
+"""How big every experiment is: its settings, one frozen dataclass per experiment, per profile.
 
-A profile is chosen with the environment variable ``COURSE_PROFILE``:
+A dataclass's defaults are the report's settings: the ``paper`` profile. The other profiles
+change a few fields of it, and nothing else:
 
-``paper``
-    exactly the settings of the report (full steps, all seeds, the full grid);
-``cpu``
-    every experiment on the full data set, scaled down only where the paper's
-    scale is out of reach on a 2-core CPU, so that the whole book builds in
-    about 20 minutes; each chapter states every scale-down next to its result;
-``smoke``
-    seconds per chapter, on small subsets, for the tests;
-``auto`` (the default)
-    ``paper`` when a CUDA GPU is present, else ``cpu``.
+``paper``  exactly the report's settings (a GPU);
+``cpu``    everything on the full data set, scaled down only where the paper's scale is out
+           of reach on a 2-core CPU; the note printed beside a result lists every change;
+``smoke``  seconds per chapter, on small subsets, for the tests; numbers mean nothing;
+``auto``   (the default) ``paper`` when a CUDA GPU is present, else ``cpu``.
 
-Every chapter prints the profile it ran under (:func:`describe`).
+The profile is read from ``$COURSE_PROFILE`` once, by :func:`settings`; a runner takes the
+settings object a chapter printed, so changing that object changes what runs.
+:data:`EXPERIMENTS` lists every experiment with its chapter and runner.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import os
+from dataclasses import dataclass
+
+from . import report
 
 ENV_VAR = "COURSE_PROFILE"
 PROFILES = ("paper", "cpu", "smoke")
 
 
 class ProfileError(ValueError):
-    """An unknown profile or experiment name."""
+    """An unknown profile, experiment or setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every experiment has: its profile, and the sizes of the data it sees (None: all)."""
+
+    profile: str = "paper"
+    train_size: int | None = None
+    test_size: int | None = None
+
+
+@dataclass(frozen=True)
+class NumpyMLP(Settings):
+    n_hidden: tuple = report.MLP_HIDDEN
+    batch_size: int = report.MLP_BATCH_SIZE
+    learning_rate: float = report.MLP_LEARNING_RATE
+    steps: int = report.MLP_STEPS
+    eval_every: int = report.MLP_EVAL_EVERY
+    train_avg: int = 10
+    init_std: float = report.MLP_INIT_STD
+    seeds: tuple = (0, 1, 2, 3, 4)
+    compare_learning_rates: tuple = (report.MLP_LEARNING_RATE, report.TEMPLATE_LEARNING_RATE)
+
+
+@dataclass(frozen=True)
+class TorchMLP(Settings):
+    n_hidden: tuple = report.MLP_HIDDEN
+    batch_size: int = report.MLP_BATCH_SIZE
+    learning_rate: float = report.MLP_LEARNING_RATE
+    steps: int = report.MLP_STEPS
+    eval_every: int = report.MLP_EVAL_EVERY
+    train_avg: int = 10
+    init_std: float = report.MLP_INIT_STD
+    seeds: tuple = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class MLPGrid(Settings):
+    first_hidden: tuple = report.GRID["first_hidden"]
+    second_hidden: int = report.GRID_SECOND_HIDDEN
+    weight_decay: tuple = report.GRID["weight_decay"]
+    dropout: tuple = report.GRID["dropout"]
+    learning_rate: tuple = report.GRID["learning_rate"]
+    batch_size: int = report.MLP_BATCH_SIZE
+    steps: int = report.GRID_STEPS
+    eval_every: int | None = 100
+    validation_size: int = 5000
+    seed: int = 0
+    #: Successive halving: rungs (total steps, configurations kept); None trains every
+    #: configuration for ``steps``, as the report did.
+    halving: tuple | None = None
+
+
+@dataclass(frozen=True)
+class MLPBest(Settings):
+    second_hidden: int = report.GRID_SECOND_HIDDEN
+    batch_size: int = report.MLP_BATCH_SIZE
+    steps: int = report.GRID_STEPS
+    eval_every: int = 100
+    train_avg: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BatchNormDemo(Settings):
+    n_hidden: tuple = (256,)
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    steps: int = 600
+    eval_every: int = 100
+    train_avg: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CNN(Settings):
+    steps: int = report.CNN_STEPS
+    batch_size: int = report.TEMPLATE_CNN_BATCH_SIZE
+    learning_rate: float = report.CNN_LEARNING_RATE
+    eval_every: int = 500
+    train_avg: int = 10
+    seeds: tuple = tuple(range(report.CNN_SEEDS))
+    variants: tuple = ("batch_norm", "no_batch_norm")
+    #: Fixed test images for the evaluations before the last (None: all); the last uses all.
+    eval_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    settings: type
+    chapter: str
+    runner: str  # "module:function", imported only when run (NumPy chapters need no torch)
+    needs: tuple = ()  # experiments whose records the runner takes after the data
+
+    def run(self, *args, **kwargs):
+        import importlib
+
+        module, function = self.runner.split(":")
+        return getattr(importlib.import_module(f"course_lib.{module}"), function)(*args, **kwargs)
+
+
+#: Every experiment of the course, in the book's order.
+EXPERIMENTS = {e.name: e for e in (
+    Experiment("numpy_mlp", NumpyMLP, "03_numpy_mlp", "numpy_mlp:run"),
+    Experiment("torch_mlp", TorchMLP, "04_pytorch_mlp", "torch_mlp:run"),
+    Experiment("mlp_grid", MLPGrid, "04_pytorch_mlp", "mlp_grid:run"),
+    Experiment("mlp_best", MLPBest, "04_pytorch_mlp", "mlp_grid:run_best", ("mlp_grid",)),
+    Experiment("batchnorm_demo", BatchNormDemo, "05_batchnorm", "torch_mlp:run_batchnorm_demo"),
+    Experiment("cnn", CNN, "06_cnn", "convnet:run"),
+)}
+
+#: What each profile changes in the report's settings.
+OVERRIDES = {
+    "paper": {},
+    "cpu": {
+        "mlp_grid": dict(halving=((15, 81), (45, 27), (135, 9)), steps=135, eval_every=None),
+        "mlp_best": dict(steps=1000),
+        "cnn": dict(steps=600, seeds=(0, 1), eval_every=100, eval_size=1000),
+    },
+    "smoke": {
+        "numpy_mlp": dict(steps=30, eval_every=10, seeds=(0, 1), train_size=2000, test_size=500),
+        "torch_mlp": dict(steps=30, eval_every=10, seeds=(0, 1), train_size=2000, test_size=500),
+        "mlp_grid": dict(first_hidden=(40, 60), second_hidden=40, weight_decay=(0.01,),
+                         dropout=(0.1, 0.5), learning_rate=(1e-3,), steps=40, eval_every=20,
+                         halving=((20, 4), (40, 2)), validation_size=500,
+                         train_size=2000, test_size=500),
+        "mlp_best": dict(second_hidden=40, steps=40, eval_every=20, train_size=2000,
+                         test_size=500),
+        "batchnorm_demo": dict(steps=30, eval_every=10, train_size=2000, test_size=500),
+        "cnn": dict(steps=4, eval_every=2, seeds=(0, 1), batch_size=8, eval_size=64,
+                    train_size=256, test_size=64),
+    },
+}
 
 
 def _cuda_available() -> bool:
@@ -38,129 +173,89 @@ def _cuda_available() -> bool:
 
 
 def active_profile(name: str | None = None) -> str:
-    """Resolve a profile name (``None`` reads ``$COURSE_PROFILE``, default ``auto``)."""
+    """Resolve a profile name (``None`` reads ``$COURSE_PROFILE``; unset means ``auto``)."""
     if name is None:
-        name = os.environ.get(ENV_VAR, "auto")
+        name = os.environ.get(ENV_VAR)
+        if name is not None and not name.strip():
+            raise ProfileError(f"{ENV_VAR} is set but empty; unset it or give one of "
+                               f"{', '.join(PROFILES)}, auto")
+        name = name or "auto"
     name = name.strip().lower()
     if name == "auto":
         return "paper" if _cuda_available() else "cpu"
     if name not in PROFILES:
-        raise ProfileError(
-            f"unknown profile {name!r} (from {ENV_VAR}); "
-            f"valid profiles: {', '.join(PROFILES)} or auto"
-        )
+        raise ProfileError(f"unknown profile {name!r} (from {ENV_VAR}); "
+                           f"valid profiles: {', '.join(PROFILES)} or auto")
     return name
 
 
 def default_device() -> str:
-    """``"cuda"`` when a CUDA GPU is present, else ``"cpu"``.
-
-    Experiments run on the GPU when there is one.
-    """
+    """``"cuda"`` when a CUDA GPU is present, else ``"cpu"``."""
     return "cuda" if _cuda_available() else "cpu"
 
 
-# Settings shared by every profile, then what each profile changes.
-# ``train_size``/``test_size`` of ``None`` mean the full CIFAR-10 splits.
-_COMMON = {
-    # Report 1.2: 3072-100-10, batch 200, SGD lr 1e-3, 1,500 steps, N(0, 1e-4^2).
-    "numpy_mlp": dict(
-        n_hidden=[100], batch_size=200, learning_rate=1e-3, steps=1500,
-        eval_every=100, train_avg=10, init_std=1e-4,
-        seeds=[0, 1, 2, 3, 4], compare_learning_rates=[1e-3, 2e-3],
-        train_size=None, test_size=None,
-    ),
-    # Report 2: the same model and settings in PyTorch, plus the init ablation.
-    "torch_mlp": dict(
-        n_hidden=[100], batch_size=200, learning_rate=1e-3, steps=1500,
-        eval_every=100, train_avg=10, init_std=1e-4,
-        seeds=[0, 1, 2, 3, 4], train_size=None, test_size=None,
-    ),
-    # Report 2, Table 1: 3 x 3 x 3 x 3 = 81 configurations, Adam, 4,000 steps.
-    "mlp_grid": dict(
-        first_hidden=[400, 600, 1000], second_hidden=400,
-        weight_decay=[0.1, 0.01, 0.001], dropout=[0.1, 0.2, 0.5],
-        learning_rate=[1e-3, 5e-4, 1e-4], batch_size=200, steps=4000,
-        eval_every=100, validation_size=5000, seed=0,
-        # Successive halving: list of (steps, configurations kept) rungs; None = every
-        # configuration trained for ``steps``, as in the report.
-        halving=None, train_size=None, test_size=None,
-    ),
-    # Report 2, Figure 2: the selected configuration retrained on all 50,000 images.
-    "mlp_best": dict(batch_size=200, steps=4000, eval_every=100, train_avg=10, seed=0,
-                     train_size=None, test_size=None),
-    # Report 3: a small network trained with each BatchNorm implementation.
-    "batchnorm_demo": dict(n_hidden=[256], batch_size=128, learning_rate=1e-3,
-                           steps=600, eval_every=100, train_avg=10, seed=0,
-                           train_size=None, test_size=None),
-    # Report 4: VGG-style CNN, Adam lr 1e-4, batch 32, 5,000 steps, 10 seeds.
-    "cnn": dict(
-        steps=5000, batch_size=32, learning_rate=1e-4, eval_every=500, train_avg=10,
-        seeds=list(range(10)), variants=["batch_norm", "no_batch_norm"],
-        eval_size=None, train_size=None, test_size=None,
-    ),
-}
-
-_OVERRIDES = {
-    "paper": {},
-    "cpu": {
-        # The MLP experiments are cheap: full paper scale.
-        # The grid: the same 81 points, affordable through successive halving.
-        "mlp_grid": dict(halving=[(15, 81), (45, 27), (135, 9)], steps=135, eval_every=None),
-        "mlp_best": dict(steps=1000),
-        "cnn": dict(steps=600, seeds=[0, 1], eval_every=100, eval_size=1000),
-    },
-    "smoke": {
-        "numpy_mlp": dict(steps=30, eval_every=10, seeds=[0, 1], train_size=2000, test_size=500),
-        "torch_mlp": dict(steps=30, eval_every=10, seeds=[0, 1], train_size=2000, test_size=500),
-        "mlp_grid": dict(first_hidden=[40, 60], second_hidden=40, weight_decay=[0.01],
-                         dropout=[0.1, 0.5], learning_rate=[1e-3], steps=40, eval_every=20,
-                         halving=[(20, 4), (40, 2)], validation_size=500,
-                         train_size=2000, test_size=500),
-        "mlp_best": dict(steps=40, eval_every=20, train_size=2000, test_size=500),
-        "batchnorm_demo": dict(steps=30, eval_every=10, train_size=2000, test_size=500),
-        "cnn": dict(steps=4, eval_every=2, seeds=[0, 1], batch_size=8, eval_size=64,
-                    train_size=256, test_size=64),
-    },
-}
-
-# Human-readable notes printed next to results: what each profile scaled down.
-SCALE_NOTES = {
-    "paper": {},
-    "cpu": {
-        "mlp_grid": "81 configurations by successive halving on CPU: all 81 for 15 steps, "
-                    "the best 27 (on validation) to 45, the best 9 to 135 steps; validation "
-                    "measured at each rung's end, test only at the end; the report trained "
-                    "every configuration for 4,000 steps",
-        "mlp_best": "1,000 steps instead of the report's 4,000",
-        "cnn": "2 seeds x 600 steps per variant, evaluated every 100 steps on 1,000 fixed test "
-               "images (final accuracy on all 10,000); the report used 10 seeds x 5,000 steps",
-    },
-    "smoke": {"*": "smoke test: a few steps on small subsets; the numbers mean nothing"},
-}
+def experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ProfileError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
 
 
-def settings(experiment: str, profile: str | None = None) -> dict:
-    """The settings of ``experiment`` under ``profile`` (``None``: the active profile)."""
+def make(cls: type, **fields) -> Settings:
+    """``cls(**fields)``, with an error naming the valid fields when one is unknown."""
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(fields) - set(valid))
+    if unknown:
+        raise ProfileError(f"{cls.__name__} has no setting {', '.join(map(repr, unknown))}; "
+                           f"valid: {', '.join(valid)}")
+    return cls(**{k: tuple(map(_tuple, v)) if isinstance(v, list) else v
+                  for k, v in fields.items()})
+
+
+def _tuple(v):
+    return tuple(_tuple(x) for x in v) if isinstance(v, list) else v
+
+
+def settings(name: str, profile: str | None = None) -> Settings:
+    """The settings of experiment ``name`` under ``profile`` (``None``: the active profile)."""
     profile = active_profile(profile)
-    if experiment not in _COMMON:
-        raise ProfileError(f"unknown experiment {experiment!r}; known: {', '.join(_COMMON)}")
-    out = copy.deepcopy(_COMMON[experiment])
-    out.update(copy.deepcopy(_OVERRIDES[profile].get(experiment, {})))
-    return out
+    return make(experiment(name).settings, profile=profile, **OVERRIDES[profile].get(name, {}))
 
 
-def scale_note(experiment: str, profile: str | None = None) -> str:
-    """What ``profile`` scaled down for ``experiment``, or that it ran at the report's scale."""
-    profile = active_profile(profile)
-    notes = SCALE_NOTES[profile]
-    return notes.get(experiment) or notes.get("*") or "the report's full scale"
+def changes(s: Settings) -> dict[str, tuple]:
+    """``{field: (value, paper value)}`` for every field of ``s`` that differs from the report's."""
+    paper = type(s)()
+    return {f.name: (getattr(s, f.name), getattr(paper, f.name))
+            for f in dataclasses.fields(s)
+            if f.name != "profile" and getattr(s, f.name) != getattr(paper, f.name)}
 
 
-def describe(experiment: str | None = None, profile: str | None = None) -> str:
-    """One line for a chapter to print: profile, device and, if given, the experiment's scale."""
-    profile = active_profile(profile)
+def full_scale(s: Settings) -> bool:
+    """Whether ``s`` are the report's settings (whatever profile they came from)."""
+    return not changes(s)
+
+
+def _show(value, name: str = "") -> str:
+    if value is None:
+        return "all" if name.endswith("_size") else "none"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}" \
+        if isinstance(value, float) else str(value)
+
+
+def scale_note(s: Settings) -> str:
+    """What ``s`` change in the report's settings, derived from the fields themselves."""
+    diff = changes(s)
+    if not diff:
+        return "the report's full scale"
+    text = "; ".join(f"{k} {_show(v, k)} (paper: {_show(p, k)})" for k, (v, p) in diff.items())
+    return ("smoke test, the numbers mean nothing: " if s.profile == "smoke" else "") + text
+
+
+def describe(s: Settings | None = None) -> str:
+    """One line for a chapter to print: profile, device and, if given, the settings' scale."""
+    profile = active_profile() if s is None else s.profile
     line = f"profile: {profile} (set {ENV_VAR}=paper|cpu|smoke|auto), device: {default_device()}"
-    if experiment is not None:
-        line += f"; {experiment}: {scale_note(experiment, profile)}"
+    if s is not None:
+        line += f"; {type(s).__name__}: {scale_note(s)}"
     return line

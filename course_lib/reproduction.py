@@ -1,313 +1,100 @@
 """The report's numbers beside this build's and the recorded GPU run's (chapter 07).
 
-Every number the report states about its results is a :class:`Claim`. A claim knows which
-experiment's record holds the course's value and how to read it (a small function per
-quantity); :func:`compare` turns the claims into :class:`Row` s, one per number, with this
-build's value (its profile and scale), the difference to the report, a verdict, and the value
-recorded under the ``paper`` profile on a GPU (``results/paper/``, committed) when there is one.
-
-All knowledge of the record format (:func:`course_lib.results.record`) lives here: a run is a
-dict with ``seed``, ``final`` (``test_accuracy``, ``step`` ...), ``best`` (``test_accuracy``,
-``step``) and ``curves`` (``eval``: ``step``, ``test_accuracy`` ...). Records are read
-defensively: a missing experiment is "not run"; a record whose shape this module does not
-understand shows the error in its row instead of stopping the page.
-
-Accuracies are fractions in [0, 1]; differences are in percentage points (pp). Spreads are
-sample standard deviations over seeds (``ddof=1``).
+Every result the report states is a :class:`Claim`: which experiment's record holds the
+course's value and how to read it from a :class:`~course_lib.results.Record`. :func:`compare`
+turns the claims into :class:`Row` s with a :class:`Verdict` (data, not text), and
+:func:`table` into a pandas DataFrame. A record that cannot be read is reported in its rows
+and in :func:`provenance`, with its path and what is wrong; the other rows still render.
+Accuracies are fractions; differences are in percentage points (pp).
 """
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from . import profiles, results
+from . import profiles, report, results
+from .results import Record, RecordError
 
 #: How far (in seed standard deviations) a mean may be from the report's value to agree.
 AGREE_STD = 2.0
-#: The hyperparameters of the report's Table 1, in the table's order, and their labels.
-GRID_KEYS = ("first_hidden", "weight_decay", "dropout", "learning_rate")
-GRID_LABELS = {"first_hidden": "units", "weight_decay": "wd", "dropout": "dropout",
-               "learning_rate": "lr"}
-#: The report's Table 1 best configuration (selected on the test set).
-REPORT_BEST_CONFIG = {"first_hidden": 600, "weight_decay": 0.1, "dropout": 0.1,
-                      "learning_rate": 1e-4}
-#: Every experiment whose record the table reads.
-EXPERIMENTS = ("numpy_mlp", "torch_mlp", "mlp_grid", "mlp_best", "cnn")
-#: Every experiment the provenance table lists (the table's and the chapters' other ones).
-ALL_EXPERIMENTS = ("numpy_mlp", "numpy_mlp_lr", "torch_mlp", "init_ablation", "mlp_grid",
-                   "mlp_best", "batchnorm_demo", "cnn")
 
 
-# --------------------------------------------------------------------------- one number
-@dataclass(frozen=True)
-class Stat:
-    """One quantity measured over seeds: ``values[i]`` belongs to ``seeds[i]``."""
-
-    values: tuple[float, ...]
-    seeds: tuple
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.values))
-
-    @property
-    def std(self) -> float | None:
-        """Sample standard deviation over seeds; ``None`` for a single run."""
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else None
-
-    @property
-    def max(self) -> float:
-        return float(np.max(self.values))
-
-    @property
-    def argmax_seed(self):
-        return self.seeds[int(np.argmax(self.values))]
-
-    def seed_value(self, seed=0) -> float | None:
-        """The value of ``seed``, or ``None`` if that seed was not run."""
-        return self.values[self.seeds.index(seed)] if seed in self.seeds else None
-
-
-def over_seeds(runs: list[dict], value: Callable[[dict], float | None]) -> Stat | None:
-    """``value(run)`` for every run that has one, as a :class:`Stat` (``None`` if none has)."""
-    pairs = [(run.get("seed"), value(run)) for run in runs]
-    pairs = [(s, v) for s, v in pairs if v is not None]
-    if not pairs:
-        return None
-    return Stat(values=tuple(float(v) for _, v in pairs), seeds=tuple(s for s, _ in pairs))
-
-
-# --------------------------------------------------------------------------- reading runs
-def final_accuracy(run: dict) -> float:
-    """Test accuracy at the last step of a run."""
-    return run["final"]["test_accuracy"]
-
-
-def best_step(run: dict) -> int:
-    """The step at which a run's test accuracy was highest."""
-    return run["best"]["step"]
-
-
-def accuracy_at(step: int) -> Callable[[dict], float | None]:
-    """A reader of the test accuracy measured at ``step`` (``None`` if not evaluated there)."""
-    def read(run: dict) -> float | None:
-        ev = run["curves"]["eval"]
-        steps = list(ev["step"])
-        return ev["test_accuracy"][steps.index(step)] if step in steps else None
-    return read
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    return a == b
-
-
-def select_runs(record: dict, **match) -> list[dict]:
-    """The runs of ``record`` whose keys equal ``match`` (floats compared with a tolerance).
-
-    A key that a run lacks does not exclude it: records without a ``variant`` or
-    ``learning_rate`` field hold only one kind of run.
-    """
-    return [run for run in record["runs"]
-            if all(k not in run or _same(run[k], v) for k, v in match.items())]
-
-
-def main_runs(record: dict) -> list[dict]:
-    """The runs at the experiment's own learning rate (NumPy and PyTorch MLPs).
-
-    The report's numbers are for ``settings["learning_rate"]``; a run recorded at another rate
-    (a learning-rate comparison) does not count.
-    """
-    lr = record.get("settings", {}).get("learning_rate")
-    if isinstance(lr, (int, float)):
-        return select_runs(record, learning_rate=lr)
-    return list(record["runs"])
-
-
-def variant_runs(variant: str) -> Callable[[dict], list[dict]]:
-    """The runs of one CNN variant (``"batch_norm"`` or ``"no_batch_norm"``)."""
-    def runs(record: dict) -> list[dict]:
-        return [run for run in record["runs"] if run.get("variant") == variant]
-    return runs
-
-
-def all_runs(record: dict) -> list[dict]:
-    return list(record["runs"])
-
-
-# --------------------------------------------------------------------------- the grid
-def run_config(run: dict) -> dict:
-    """The Table 1 hyperparameters of a grid run (top-level keys or a ``config`` dict)."""
-    source = run.get("config", run)
-    return {k: source[k] for k in GRID_KEYS if k in source}
-
-
-def _validation_accuracy(metrics: dict) -> float | None:
-    for key in ("validation_accuracy", "val_accuracy", "valid_accuracy"):
-        if key in metrics:
-            return metrics[key]
-    return None
-
-
-def _selection_field(record: dict, by: str) -> dict | None:
-    """A selection the grid record states itself, under one of the names it may use."""
-    for key in (f"by_{by}", f"selected_by_{by}", f"best_by_{by}", f"selection_by_{by}"):
-        if isinstance(record.get(key), dict):
-            return record[key]
-    selection = record.get("selection")
-    if isinstance(selection, dict) and isinstance(selection.get(by), dict):
-        return selection[by]
-    return None
-
-
-def grid_choice(record: dict, by: str) -> dict | None:
-    """The configuration the grid selects on ``by`` (``"test"`` or ``"validation"``).
-
-    Returns ``{"config": {...}, "test_accuracy": float | None}``. Uses the selection the
-    record states when it has one (``mlp_grid`` records ``by_validation`` and ``by_test``);
-    else picks the run with the highest final accuracy on ``by`` among the runs that trained
-    longest (with successive halving, only the last rung's configurations are comparable).
-    """
-    if by not in ("test", "validation"):
-        raise ValueError(f"select by 'test' or 'validation', not {by!r}")
-    stated = _selection_field(record, by)
-    if stated is not None:
-        config = run_config(stated)
-        accuracy = stated.get("test_accuracy")
-        if accuracy is None and isinstance(stated.get("final"), dict):
-            accuracy = stated["final"].get("test_accuracy")
-        if len(config) == len(GRID_KEYS):
-            return {"config": config, "test_accuracy": accuracy}
-    runs = [run for run in record["runs"] if len(run_config(run)) == len(GRID_KEYS)]
-    if not runs:
-        return None
-    def trained(run):
-        return run.get("steps_trained", run["final"].get("step", 0))
-    longest = max(trained(run) for run in runs)
-    runs = [run for run in runs if trained(run) == longest]
-    score = (lambda r: r["final"].get("test_accuracy")) if by == "test" \
-        else (lambda r: _validation_accuracy(r["final"]))
-    scored = [(score(run), run) for run in runs if score(run) is not None]
-    if not scored:
-        return None
-    _, run = max(scored, key=lambda pair: pair[0])
-    return {"config": run_config(run), "test_accuracy": run["final"].get("test_accuracy")}
-
-
-def grid_accuracy(by: str) -> Callable[[dict], Stat | None]:
-    """The final test accuracy of the configuration selected on ``by``, as a one-run Stat."""
-    def measure(record: dict) -> Stat | None:
-        choice = grid_choice(record, by)
-        if choice is None or choice["test_accuracy"] is None:
-            return None
-        seed = record.get("settings", {}).get("seed", 0)
-        return Stat(values=(float(choice["test_accuracy"]),), seeds=(seed,))
-    return measure
-
-
-def grid_config(by: str) -> Callable[[dict], dict | None]:
-    def measure(record: dict) -> dict | None:
-        choice = grid_choice(record, by)
-        return None if choice is None else choice["config"]
-    return measure
-
-
-def format_config(config: dict | None) -> str:
-    """``600 units, wd 0.1, dropout 0.1, lr 1e-04`` (the keys it has, in Table 1's order)."""
-    if not config:
-        return "not run"
-    parts = []
-    for key in GRID_KEYS:
-        if key in config:
-            v = config[key]
-            text = f"{v:.0e}" if key == "learning_rate" else f"{v:g}"
-            parts.append(f"{text} {GRID_LABELS[key]}" if key == "first_hidden"
-                         else f"{GRID_LABELS[key]} {text}")
-    return ", ".join(parts)
-
-
-def config_difference(config: dict | None, reference: dict = REPORT_BEST_CONFIG) -> list[str]:
-    """The Table 1 hyperparameters on which ``config`` differs from ``reference``."""
-    if not config:
-        return []
-    return [GRID_LABELS[k] for k in GRID_KEYS
-            if k in config and k in reference and not _same(config[k], reference[k])]
-
-
-# --------------------------------------------------------------------------- the claims
 @dataclass(frozen=True)
 class Claim:
-    """One number the report states about its results, and how to measure it here.
+    """One number (or configuration) the report states, and how to measure it on a record.
 
-    ``kind`` is ``"accuracy"`` (fractions), ``"step"`` or ``"config"``. ``measure`` reads a
-    record: a :class:`Stat` (or, for configs, a dict) or ``None`` if the record lacks it.
-    ``reduce`` says which statistic of the Stat the report's value is: ``"mean"`` or ``"max"``.
+    ``read(record)`` returns the values over seeds (a configuration for ``kind="config"``),
+    or ``None`` if the record lacks the quantity; ``reduce`` says whether the report's value
+    is the ``"mean"`` or the ``"max"`` over seeds.
     """
 
     key: str
     quantity: str
-    where: str
+    stated: report.Stated | dict
     experiment: str
-    kind: str
-    report: float | dict
-    measure: Callable[[dict], Stat | dict | None]
-    report_std: float | None = None
+    kind: str  # "accuracy", "step" or "config"
+    read: Callable[[Record], list | dict | None]
     reduce: str = "mean"
 
+    @property
+    def where(self) -> str:
+        return self.stated.where if isinstance(self.stated, report.Stated) else "report Table 1"
 
-def _stat(select: Callable[[dict], list[dict]], value: Callable[[dict], float | None]):
-    return lambda record: over_seeds(select(record), value)
+
+def _main(record: Record):
+    """The NumPy MLP's runs at the report's learning rate (not the comparison's)."""
+    return record.select(learning_rate=record.settings.learning_rate)
 
 
-CLAIMS: tuple[Claim, ...] = (
-    Claim("numpy_final", "NumPy MLP, test accuracy after 1,500 steps", "report 1.2",
-          "numpy_mlp", "accuracy", 0.466, _stat(main_runs, final_accuracy)),
-    Claim("numpy_step1000", "NumPy MLP, test accuracy at step 1,000", "report 1.2",
-          "numpy_mlp", "accuracy", 0.488, _stat(main_runs, accuracy_at(1000))),
-    Claim("numpy_peak_step", "NumPy MLP, step of the best test accuracy", "report 1.2",
-          "numpy_mlp", "step", 1000, _stat(main_runs, best_step)),
+def _values(values: list) -> list | None:
+    return None if not values or None in values else values
+
+
+def _selection(by: str, what: str):
+    return lambda rec: (lambda s: s["config"] if what == "config" else [s["test_accuracy"]])(
+        rec.info[f"selected_by_{by}"])
+
+
+CLAIMS = (
+    Claim("numpy_final", "NumPy MLP, test accuracy after 1,500 steps", report.NUMPY_FINAL,
+          "numpy_mlp", "accuracy", lambda r: [x.final["test_accuracy"] for x in _main(r)]),
+    Claim("numpy_step1000", "NumPy MLP, test accuracy at step 1,000", report.NUMPY_AT_1000,
+          "numpy_mlp", "accuracy", lambda r: _values([x.at(1000) for x in _main(r)])),
+    Claim("numpy_peak_step", "NumPy MLP, step of the best test accuracy",
+          report.NUMPY_PEAK_STEP, "numpy_mlp", "step",
+          lambda r: [x.best["step"] for x in _main(r)]),
     Claim("torch_final", "PyTorch MLP (default init), test accuracy after 1,500 steps",
-          "report 2", "torch_mlp", "accuracy", 0.437, _stat(main_runs, final_accuracy)),
+          report.TORCH_FINAL, "torch_mlp", "accuracy",
+          lambda r: list(r.finals(variant="pytorch/pytorch"))),
     Claim("grid_config_test", "Grid: best configuration selected on the test set (as Table 1)",
-          "report Table 1", "mlp_grid", "config", REPORT_BEST_CONFIG, grid_config("test")),
+          report.GRID_BEST, "mlp_grid", "config", _selection("test", "config")),
     Claim("grid_acc_test", "Grid: test accuracy of the configuration selected on test",
-          "report 2", "mlp_grid", "accuracy", 0.542, grid_accuracy("test")),
+          report.GRID_BEST_ACCURACY, "mlp_grid", "accuracy", _selection("test", "accuracy")),
     Claim("grid_config_val", "Grid: best configuration selected on validation (the course)",
-          "report Table 1", "mlp_grid", "config", REPORT_BEST_CONFIG, grid_config("validation")),
+          report.GRID_BEST, "mlp_grid", "config", _selection("validation", "config")),
     Claim("tuned_final", "Tuned MLP: selected configuration retrained, test accuracy",
-          "report 2", "mlp_best", "accuracy", 0.542, _stat(all_runs, final_accuracy)),
-    Claim("cnn_mean", "CNN with BatchNorm, test accuracy, mean ± std over seeds", "report 4",
-          "cnn", "accuracy", 0.770, _stat(variant_runs("batch_norm"), final_accuracy),
-          report_std=0.006),
-    Claim("cnn_best", "CNN with BatchNorm, best seed's test accuracy", "report 4",
-          "cnn", "accuracy", 0.785, _stat(variant_runs("batch_norm"), final_accuracy),
-          reduce="max"),
-    Claim("cnn_no_bn", "CNN without BatchNorm, test accuracy", "report 4",
-          "cnn", "accuracy", 0.738, _stat(variant_runs("no_batch_norm"), final_accuracy)),
+          report.GRID_BEST_ACCURACY, "mlp_best", "accuracy", lambda r: list(r.finals())),
+    Claim("cnn_mean", "CNN with BatchNorm, test accuracy, mean ± std over seeds",
+          report.CNN_MEAN, "cnn", "accuracy", lambda r: list(r.finals(variant="batch_norm"))),
+    Claim("cnn_best", "CNN with BatchNorm, best seed's test accuracy", report.CNN_BEST, "cnn",
+          "accuracy", lambda r: list(r.finals(variant="batch_norm")), reduce="max"),
+    Claim("cnn_no_bn", "CNN without BatchNorm, test accuracy", report.CNN_NO_BATCH_NORM, "cnn",
+          "accuracy", lambda r: list(r.finals(variant="no_batch_norm"))),
 )
 
 
-# --------------------------------------------------------------------------- comparison
-@dataclass
+# --- measuring a claim on a record
+@dataclass(frozen=True)
 class Measured:
-    """A claim measured on one record: the value, where it came from, and any read error."""
+    """A claim read from one record: the values (or config), or why there are none."""
 
-    value: Stat | dict | None = None
-    profile: str | None = None
-    device: str | None = None
-    date: str | None = None
-    error: str | None = None
-    has_record: bool = False
+    value: list | dict | None = None
+    record: Record | None = None
+    error: str | None = None  # the record's path and what is wrong with it
 
     @property
     def found(self) -> bool:
@@ -315,277 +102,197 @@ class Measured:
 
     @property
     def missing(self) -> str:
-        """Why there is no value: no record at all, or a record without this quantity."""
-        return "not in the record" if self.has_record else "not run"
+        return ("unreadable" if self.error else "not in the record" if self.record
+                else "not run")
 
 
-@dataclass
+@dataclass(frozen=True)
+class Verdict:
+    """``agrees``: True, False or None (not judged); ``reason``: why; ``distance``: in stds."""
+
+    agrees: bool | None
+    reason: str
+    distance: float | None = None
+
+
+@dataclass(frozen=True)
 class Row:
     claim: Claim
     build: Measured
     recorded: Measured
-    scale: str = ""
-    full_scale: bool = True
-    verdict: str = ""
-    agrees: bool | None = None
+    verdict: Verdict
+
+    @property
+    def full_scale(self) -> bool:
+        return self.build.record is None or self.build.record.full_scale
 
 
-def device_of(record: dict) -> str:
-    """``"cuda (NVIDIA H100 80GB HBM3)"``: the record's device and, if known, the GPU's name."""
-    device = str(record.get("device", "unknown device"))
-    gpu = (record.get("versions") or {}).get("gpu")
-    return f"{device} ({gpu})" if gpu and gpu not in device else device
+def point(claim: Claim, values: list) -> float:
+    """The number of ``values`` that corresponds to the report's: their mean or their max."""
+    return float(np.max(values) if claim.reduce == "max" else np.mean(values))
 
 
-def measure(claim: Claim, record: dict | None) -> Measured:
-    """``claim`` measured on ``record`` (a missing record gives an empty :class:`Measured`)."""
-    if record is None:
-        return Measured()
-    out = Measured(profile=record.get("profile"), device=device_of(record),
-                   date=str(record.get("date", ""))[:10] or None, has_record=True)
-    try:
-        out.value = claim.measure(record)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
-        out.error = f"{type(err).__name__}: {err}"
+def difference(claim: Claim, m: Measured) -> float | None:
+    """Measured minus reported (a fraction for accuracies, steps for steps)."""
+    if not m.found or claim.kind == "config":
+        return None
+    return point(claim, m.value) - claim.stated.value
+
+
+def judge(claim: Claim, m: Measured, full_scale: bool) -> Verdict:
+    """Numbers agree when the report's value lies within :data:`AGREE_STD` seed standard
+    deviations of the course's mean (the report's own std when the course has one run);
+    configurations when every hyperparameter is the same. Scaled-down runs are not judged."""
+    if not m.found:
+        return Verdict(None, m.missing)
+    if claim.kind == "config":
+        same = m.value == claim.stated
+        return Verdict(same if full_scale else None,
+                       ("same configuration" if same else "different configuration")
+                       + ("" if full_scale else ", scaled-down search"))
+    if not full_scale:
+        return Verdict(None, "scaled down")
+    if claim.reduce == "max":
+        return Verdict(None, f"best of {len(m.value)} seeds")
+    spread = float(np.std(m.value, ddof=1)) if len(m.value) > 1 else claim.stated.std
+    if spread is None:
+        return Verdict(None, "one run, no spread")
+    d = abs(difference(claim, m))
+    if spread == 0:
+        return Verdict(d == 0, "no spread over seeds")
+    z = d / spread
+    return Verdict(z <= AGREE_STD, "agrees" if z <= AGREE_STD else "differs", z)
+
+
+def load_all(profile: str, build_dir=None, recorded_dir=None) -> dict:
+    """``{(source, experiment): Record | RecordError | None}`` for this build and the GPU run."""
+    recorded_dir = results.RECORDED_DIR if recorded_dir is None else recorded_dir
+    out = {}
+    for source, prof, folder in (("build", profile, build_dir),
+                                 ("recorded", "paper", recorded_dir)):
+        for name in profiles.EXPERIMENTS:
+            try:
+                out[source, name] = results.load(name, prof, folder)
+            except RecordError as err:
+                out[source, name] = err
     return out
 
 
-def point(claim: Claim, stat: Stat) -> float:
-    """The number of ``stat`` that corresponds to the report's value (mean or max)."""
-    return stat.max if claim.reduce == "max" else stat.mean
-
-
-def difference(claim: Claim, stat: Stat | None) -> float | None:
-    """Measured minus reported (a fraction for accuracies, steps for steps)."""
-    if stat is None or claim.kind == "config":
-        return None
-    return point(claim, stat) - claim.report
-
-
-def judge(claim: Claim, measured: Measured, full_scale: bool) -> tuple[str, bool | None]:
-    """A verdict for one row: ``(text, agrees)``; ``agrees`` is ``None`` when it cannot say.
-
-    Numbers agree when the report's value lies within :data:`AGREE_STD` seed standard
-    deviations of the course's mean (the report's own std when the course has one run).
-    Configurations agree when every hyperparameter is the same. A scaled-down run is not
-    compared.
-    """
-    if measured.error:
-        return "record not understood", None
-    if not measured.found:
-        return measured.missing, None
-    if claim.kind == "config":
-        diff = config_difference(measured.value)
-        same = not diff
-        text = "same configuration" if same else f"differs in {', '.join(diff)}"
-        if not full_scale:
-            return f"{text} (scaled-down search)", None
-        return text, same
-    if not full_scale:
-        return "not comparable: scaled down", None
-    stat: Stat = measured.value
-    if claim.reduce == "max":
-        return f"best of {stat.n} seeds (report: of 10)", None
-    spread = stat.std if stat.std is not None else claim.report_std
-    d = abs(difference(claim, stat))
-    if spread is None:
-        return "one run, no spread to compare with", None
-    if spread == 0:
-        return ("equal" if d == 0 else "differs (no spread over seeds)"), d == 0
-    z = d / spread
-    if z <= AGREE_STD:
-        return f"agrees: within {z:.1f} std", True
-    return f"differs: {z:.1f} std away", False
+def measure(claim: Claim, record: Record | RecordError | None) -> Measured:
+    if isinstance(record, RecordError):
+        return Measured(error=str(record))
+    if record is None:
+        return Measured()
+    try:
+        return Measured(claim.read(record), record)
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        return Measured(record=record, error=f"{record.experiment}: {type(err).__name__}: {err}")
 
 
 def compare(profile: str | None = None, build_dir=None, recorded_dir=None) -> list[Row]:
-    """One :class:`Row` per claim: this build's records under ``profile`` (default: active)
-    in ``build_dir`` (default: :func:`results.results_dir`), and the committed ``paper``
-    records in ``recorded_dir`` (default: :data:`results.RECORDED_DIR`)."""
-    profile = profiles.active_profile(profile)
-    recorded_dir = results.RECORDED_DIR if recorded_dir is None else recorded_dir
-    build_records = {e: results.load(e, profile, build_dir) for e in EXPERIMENTS}
-    paper_records = {e: results.load(e, "paper", recorded_dir) for e in EXPERIMENTS}
+    """One :class:`Row` per claim, for this build's ``profile`` and the recorded paper run."""
+    records = load_all(profiles.active_profile(profile), build_dir, recorded_dir)
     rows = []
-    for claim in CLAIMS:
-        record = build_records.get(claim.experiment)
-        run_profile = (record or {}).get("profile", profile)
-        scale = profiles.scale_note(claim.experiment, run_profile)
-        full = run_profile == "paper" or scale == profiles.scale_note(claim.experiment, "paper")
-        row = Row(claim, measure(claim, record),
-                  measure(claim, paper_records.get(claim.experiment)), scale=scale,
-                  full_scale=full)
-        row.verdict, row.agrees = judge(claim, row.build, full)
-        rows.append(row)
+    for c in CLAIMS:
+        build = measure(c, records["build", c.experiment])
+        full = build.record is None or build.record.full_scale
+        rows.append(Row(c, build, measure(c, records["recorded", c.experiment]),
+                        judge(c, build, full)))
     return rows
 
 
-# --------------------------------------------------------------------------- presentation
-def pp(x: float) -> str:
-    """A difference of fractions in percentage points: ``+1.2 pp``."""
-    return f"{100 * x:+.1f} pp"
-
-
-def format_stat(claim: Claim, stat: Stat | None) -> str:
-    """``47.1% ± 0.4 (5 seeds); seed 0: 46.9%`` for accuracies, steps likewise."""
-    if stat is None:
-        return "not run"
-    if claim.kind == "accuracy":
-        fmt, unit = (lambda v: f"{100 * v:.1f}"), "%"
-    else:
-        fmt, unit = (lambda v: f"{v:,.0f}"), ""
+def show(claim: Claim, value) -> str:
+    """A stated or measured value as text: ``47.1% ± 0.4 (5 seeds)``, ``1,440``, a config."""
+    if isinstance(value, dict):
+        c = value
+        return (f"{c['first_hidden']} units, wd {c['weight_decay']:g}, dropout {c['dropout']:g}"
+                f", lr {c['learning_rate']:.0e}")
+    if isinstance(value, report.Stated):
+        std = "" if value.std is None else f" ± {100 * value.std:.1f}"
+        return f"{100 * value.value:.1f}%{std}" if claim.kind == "accuracy" \
+            else f"{value.value:,.0f}"
+    fmt = (lambda v: f"{100 * v:.1f}%") if claim.kind == "accuracy" else (lambda v: f"{v:,.0f}")
     if claim.reduce == "max":
-        return f"{fmt(stat.max)}{unit} (seed {stat.argmax_seed}, best of {stat.n})"
-    if stat.n == 1:
-        return f"{fmt(stat.values[0])}{unit} (1 run, seed {stat.seeds[0]})"
-    text = f"{fmt(stat.mean)}{unit} ± {fmt(stat.std)} ({stat.n} seeds)"
-    seed0 = stat.seed_value(0)
-    return text + (f"; seed 0: {fmt(seed0)}{unit}" if seed0 is not None else "")
+        return f"{fmt(max(value))} (best of {len(value)})"
+    if len(value) == 1:
+        return f"{fmt(value[0])} (1 run)"
+    spread = fmt(np.std(value, ddof=1)).rstrip("%")
+    return f"{fmt(np.mean(value))} ± {spread} ({len(value)} seeds)"
 
 
-def format_difference(claim: Claim, stat: Stat | None) -> str:
-    d = difference(claim, stat)
-    if d is None:
-        return ""
-    return pp(d) if claim.kind == "accuracy" else f"{d:+,.0f} steps"
+def _cell(claim: Claim, m: Measured) -> str:
+    return show(claim, m.value) if m.found else m.missing
 
 
-def format_report(claim: Claim) -> str:
-    if claim.kind == "config":
-        return format_config(claim.report)
-    if claim.kind == "step":
-        return f"{claim.report:,}"
-    text = f"{100 * claim.report:.1f}%"
-    return text + (f" ± {100 * claim.report_std:.1f}" if claim.report_std is not None else "")
+def _diff(claim: Claim, m: Measured) -> str:
+    d = difference(claim, m)
+    return "" if d is None else f"{100 * d:+.1f} pp" if claim.kind == "accuracy" \
+        else f"{d:+,.0f} steps"
 
 
-def format_measured(claim: Claim, measured: Measured) -> str:
-    if measured.error:
-        return f"record not understood ({measured.error})"
-    if not measured.found:
-        return measured.missing
-    if claim.kind == "config":
-        return format_config(measured.value)
-    return format_stat(claim, measured.value)
+def table(rows: list[Row]) -> pd.DataFrame:
+    """The comparison, one row per claim (chapter 07 shows it)."""
+    def verdict(v: Verdict) -> str:
+        return v.reason + ("" if v.distance is None else f" ({v.distance:.1f} std)")
+    return pd.DataFrame([{
+        "Quantity": f"{r.claim.quantity} ({r.claim.where})",
+        "Report": show(r.claim, r.claim.stated),
+        "This build": _cell(r.claim, r.build)
+        + (f" [{r.build.record.profile}{'' if r.full_scale else ', scaled down'}]"
+           if r.build.record else ""),
+        "Difference": _diff(r.claim, r.build),
+        "Verdict": verdict(r.verdict),
+        "Recorded GPU run": _cell(r.claim, r.recorded),
+        "GPU difference": _diff(r.claim, r.recorded),
+    } for r in rows])
 
 
-def format_recorded(claim: Claim, measured: Measured) -> str:
-    """The recorded GPU value with its difference to the report, device and date; or ``""``."""
-    if not measured.found and not measured.error:
-        return ""
-    text = format_measured(claim, measured)
-    if measured.found and claim.kind != "config":
-        text += f" [{format_difference(claim, measured.value)}]"
-    return f"{text}; {measured.device}, {measured.date}"
-
-
-def html_table(rows: list[Row]) -> str:
-    """The comparison as an HTML table (the notebook shows it with ``IPython.display.HTML``).
-
-    Columns: the quantity (and where the report states it), the report's value, this build's
-    value (and its profile), the difference with the verdict, the recorded GPU value.
-    """
-    head = ["Quantity", "Report", "This build", "Difference: verdict",
-            "Recorded paper run on GPU [difference]"]
-    out = ['<table class="table reproduction-table" style="font-size: 0.85em">', "<thead><tr>"]
-    out += [f"<th>{html.escape(h)}</th>" for h in head]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        c = row.claim
-        build = html.escape(format_measured(c, row.build))
-        if row.build.profile:
-            size = "" if row.full_scale else ", scaled down"
-            build += f"<br><small>profile {html.escape(row.build.profile)}{size}</small>"
-        diff = format_difference(c, row.build.value)
-        verdict = f"{diff}: {row.verdict}" if diff else row.verdict
-        cells = [f"{html.escape(c.quantity)}<br><small>{html.escape(c.where)}</small>",
-                 html.escape(format_report(c)), build, html.escape(verdict),
-                 html.escape(format_recorded(c, row.recorded))]
-        out.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
-
-
-def provenance(profile: str | None = None, build_dir=None, recorded_dir=None) -> list[dict]:
-    """Where every value of the table comes from: one dict per record found (or missing)."""
-    profile = profiles.active_profile(profile)
-    recorded_dir = results.RECORDED_DIR if recorded_dir is None else recorded_dir
+def provenance(profile: str | None = None, build_dir=None, recorded_dir=None) -> pd.DataFrame:
+    """Where every record comes from, one row per experiment and source (errors included)."""
     out = []
-    for source, prof, directory in (("this build", profile, build_dir),
-                                    ("recorded GPU run", "paper", recorded_dir)):
-        for experiment in ALL_EXPERIMENTS:
-            record = results.load(experiment, prof, directory)
-            if record is None:
-                out.append(dict(source=source, experiment=experiment, profile=prof, found=False))
-                continue
-            out.append(dict(
-                source=source, experiment=experiment, profile=record.get("profile", prof),
-                found=True, device=device_of(record), date=str(record.get("date", "")),
-                commit=(record.get("commit") or "")[:10], runs=len(record.get("runs", [])),
-                wall_time=record.get("wall_time"),
-                torch=(record.get("versions") or {}).get("torch")))
-    return out
-
-
-def provenance_html(entries: list[dict]) -> str:
-    head = ["Source", "Experiment", "Profile", "Runs", "Device", "Date (UTC)", "Commit",
-            "Wall time", "torch"]
-    out = ['<table class="table reproduction-provenance" style="font-size: 0.85em">',
-           "<thead><tr>"]
-    out += [f"<th>{h}</th>" for h in head]
-    out.append("</tr></thead><tbody>")
-    for e in entries:
-        if e["found"]:
-            minutes = e["wall_time"] / 60 if isinstance(e["wall_time"], (int, float)) else None
-            wall = "" if minutes is None else f"{minutes:.1f} min"
-            cells = [e["source"], e["experiment"], e["profile"], str(e["runs"]), e["device"],
-                     e["date"], e["commit"], wall, e["torch"] or ""]
+    for (source, name), rec in load_all(profiles.active_profile(profile), build_dir,
+                                        recorded_dir).items():
+        row = {"source": "this build" if source == "build" else "recorded GPU run",
+               "experiment": name}
+        if isinstance(rec, Record):
+            row.update(profile=rec.profile, full_scale=rec.full_scale, runs=len(rec.runs),
+                       device=rec.device + (f" ({g})" if (g := rec.versions.get("gpu")) else ""),
+                       date=rec.date[:10], commit=(rec.commit or "")[:10],
+                       minutes=round(rec.wall_time / 60, 1), torch=rec.versions.get("torch"))
         else:
-            cells = [e["source"], e["experiment"], e["profile"], "not run", "", "", "", "", ""]
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+            row["profile"] = str(rec) if rec else "not run"
+        out.append(row)
+    return pd.DataFrame(out)
 
 
-def scale_notes(rows: list[Row]) -> dict[str, str]:
-    """``{experiment: what its profile scaled down}`` for the rows that ran scaled down."""
-    return {r.claim.experiment: r.scale for r in rows if r.build.has_record and not r.full_scale}
+def unreadable(rows: list[Row]) -> list[str]:
+    """Every record error met by the table, once each (each names its file)."""
+    return sorted({m.error for r in rows for m in (r.build, r.recorded) if m.error})
 
 
 def summary(rows: list[Row]) -> list[str]:
-    """Sentences computed from the table: what agrees, what differs, what was not compared."""
+    """Sentences computed from the table: what agrees, what differs, what was not judged."""
     def names(rs):
         return "; ".join(r.claim.quantity for r in rs)
-    agree = [r for r in rows if r.agrees is True]
-    differ = [r for r in rows if r.agrees is False]
-    scaled = [r for r in rows if r.build.found and r.verdict.startswith("not comparable")]
-    missing = [r for r in rows if not r.build.has_record]
-    absent = [r for r in rows if r.build.has_record and not r.build.found and not r.build.error]
-    broken = [r for r in rows if r.build.error]
-    no_gpu = sorted({r.claim.experiment for r in rows if not r.recorded.found})
+    agree = [r for r in rows if r.verdict.agrees is True]
+    differ = [r for r in rows if r.verdict.agrees is False]
+    scaled = [r for r in rows if r.build.found and not r.full_scale]
+    missing = [r for r in rows if not r.build.found]
     out = []
-    judged = len(agree) + len(differ)
-    if judged:
-        out.append(f"Of the {judged} rows this build could judge at the report's scale, "
-                   f"{len(agree)} agree with the report (numbers within {AGREE_STD:g} seed "
-                   f"standard deviations, configurations identical)"
+    if agree or differ:
+        out.append(f"Of the {len(agree) + len(differ)} rows this build could judge at the "
+                   f"report's scale, {len(agree)} agree with the report (within {AGREE_STD:g} "
+                   f"seed standard deviations, or the same configuration)"
                    + (f": {names(agree)}." if agree else "."))
     if differ:
         out.append("These differ: " + "; ".join(
-            f"{r.claim.quantity} ({r.verdict}"
-            + (f", {d}" if (d := format_difference(r.claim, r.build.value)) else "") + ")"
+            f"{r.claim.quantity} ({_diff(r.claim, r.build) or r.verdict.reason})"
             for r in differ) + ".")
     if scaled:
-        out.append(f"{len(scaled)} rows ran scaled down under profile "
-                   f"{scaled[0].build.profile} and are shown, not judged: {names(scaled)}.")
+        out.append(f"{len(scaled)} rows ran scaled down and are shown, not judged: "
+                   f"{names(scaled)}.")
     if missing:
-        out.append(f"Not run in this build: {names(missing)}.")
-    if absent:
-        out.append(f"Recorded, but without this quantity (for example no evaluation at that "
-                   f"step): {names(absent)}.")
-    if broken:
-        out.append(f"Records this page could not read: {names(broken)}.")
-    if no_gpu:
-        out.append("No paper-profile GPU result is recorded in results/paper/ for: "
-                   + ", ".join(no_gpu) + "; those cells of the last column are empty.")
+        out.append(f"No value in this build: {names(missing)}.")
+    if gone := [r for r in rows if not r.recorded.found]:
+        out.append(f"No recorded GPU value for: {names(gone)}.")
     return out

@@ -20,6 +20,7 @@ frameworks from *identical* starting points.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from contextlib import contextmanager
 
@@ -28,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import profiles, results
+from . import batchnorm, profiles, results
 from .data import BatchSampler, flatten
 from .numpy_mlp import MLP, train_numpy_mlp
-from .training import Curves, eval_steps, progress, summarize
+from .results import Record, Run, make_record
+from .training import summarize, train
 
 INITS = ("pytorch", "normal")
 OPTIMIZERS = ("sgd", "adam")
@@ -117,10 +119,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return loss / len(y), correct / len(y)
 
 
-def make_optimizer(name: str, params, settings: dict) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, hp: dict) -> torch.optim.Optimizer:
     """``"sgd"``: plain SGD as in section 1.2; ``"adam"``: ``torch.optim.Adam`` with its
     coupled L2 ``weight_decay`` (the gradient gets ``+ weight_decay * w``), as in 2019."""
-    lr, wd = settings["learning_rate"], settings.get("weight_decay", 0.0)
+    lr, wd = hp["learning_rate"], hp.get("weight_decay", 0.0)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=wd)
     if name == "adam":
@@ -128,46 +130,43 @@ def make_optimizer(name: str, params, settings: dict) -> torch.optim.Optimizer:
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
-def train_torch_mlp(data, settings: dict, seed: int = 0, init: str = "pytorch",
-                    optimizer: str = "sgd", device=None, show_progress: bool = True) -> dict:
+def train_torch_mlp(data, settings, seed: int = 0, init: str = "pytorch",
+                    optimizer: str = "sgd", device=None, show_progress: bool = True,
+                    **overrides) -> Run:
     """Train :class:`TorchMLP` on ``data`` like :func:`~course_lib.numpy_mlp.train_numpy_mlp`.
 
-    ``settings``: ``n_hidden, batch_size, learning_rate, steps, eval_every, train_avg,
-    init_std`` and optionally ``dropout`` and ``weight_decay`` (default 0). The mini-batches
-    come from ``BatchSampler(N, batch_size, seed)``, exactly those of the NumPy run with the
-    same seed; ``seed`` also fixes the initial weights and the dropout masks. Training
-    loss/accuracy are those of each mini-batch (dropout active), test metrics are measured
-    every ``eval_every`` steps in eval mode. Returns one run dict (``seed, init, optimizer,
-    final, best, curves, wall_time``).
+    The model and optimiser settings (``n_hidden, init_std, learning_rate``, and
+    ``dropout``, ``weight_decay``, default 0) can be overridden by keyword. ``seed`` fixes the
+    initial weights, the dropout masks and the mini-batches (those of the NumPy run with the
+    same seed).
     """
+    if unknown := set(overrides) - {"n_hidden", "init_std", "dropout", "weight_decay",
+                                    "learning_rate"}:
+        raise ValueError(f"only the model and optimiser settings can be overridden, not "
+                         f"{sorted(unknown)}; change the settings object for the others")
+    hp = {**dataclasses.asdict(settings), **overrides}
     device = torch.device(device or profiles.default_device())
     with seeded(seed, device):
-        model = make_mlp(flatten(data.x_train[:1]).shape[1], settings["n_hidden"], 10, seed,
-                         init, settings.get("init_std", 1e-4),
-                         settings.get("dropout", 0.0)).to(device)
-        opt = make_optimizer(optimizer, model.parameters(), settings)
+        model = make_mlp(flatten(data.x_train[:1]).shape[1], list(hp["n_hidden"]), 10, seed,
+                         init, hp.get("init_std", 1e-4), hp.get("dropout", 0.0)).to(device)
+        opt = make_optimizer(optimizer, model.parameters(), hp)
         run = fit(model, opt, data, settings, seed, device, f"PyTorch MLP ({init}) seed {seed}",
                   show_progress)
-    return dict(seed=seed, framework="pytorch", init=init, optimizer=optimizer, **run)
+    run.info.update(framework="pytorch", init=init, optimizer=optimizer, device=str(device))
+    return run
 
 
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data, settings: dict, seed: int,
-        device, desc: str = "", show_progress: bool = True) -> dict:
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data, settings, seed: int,
+        device, desc: str = "", show_progress: bool = True) -> Run:
     """Train ``model`` (logits out) by cross-entropy with ``optimizer``, as every PyTorch MLP of
-    the course is trained: the mini-batches of ``BatchSampler(N, batch_size, seed)`` (those of
-    the NumPy run with the same seed), training loss/accuracy of each mini-batch averaged over
-    ``train_avg`` steps, test metrics every ``eval_every`` steps in eval mode.
-    Returns ``final``, ``best``, ``curves`` and ``wall_time``.
+    the course is trained: the mini-batches of ``BatchSampler(N, batch_size, seed)``, the
+    loop of :func:`course_lib.training.train`, test metrics in eval mode.
     """
     x_train, y_train = as_tensors(data.x_train, data.y_train, device)  # once, on the device
     x_test, y_test = as_tensors(data.x_test, data.y_test, device)
-    sampler = BatchSampler(len(y_train), settings["batch_size"], seed=seed)
-    curves = Curves(settings["train_avg"])
-    evals = eval_steps(settings["steps"], settings["eval_every"])
-    steps = progress(settings["steps"], desc) if show_progress else range(settings["steps"])
-    start = time.perf_counter()
-    model.train()
-    for step in (s + 1 for s in steps):
+    sampler = BatchSampler(len(y_train), settings.batch_size, seed=seed)
+
+    def step(t):
         idx = torch.from_numpy(sampler.next_indices()).to(device)
         xb, yb = x_train[idx], y_train[idx]
         logits = model(xb)
@@ -175,14 +174,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data, settings: dict
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        curves.add_train(step, loss.item(), (logits.argmax(1) == yb).float().mean().item())
-        if step in evals:
-            test_loss, test_acc = evaluate(model, x_test, y_test)
-            curves.add_eval(step, test_loss=test_loss, test_accuracy=test_acc)
-    wall = time.perf_counter() - start
-    curves = curves.as_dict()
-    final, best = summarize(curves)
-    return dict(final=final, best=best, curves=curves, wall_time=wall)
+        return loss.detach(), (logits.argmax(1) == yb).float().mean()
+
+    def test(t):
+        loss, accuracy = evaluate(model, x_test, y_test)
+        return dict(test_loss=loss, test_accuracy=accuracy)
+
+    model.train()
+    out = train(step, test, settings.steps, settings.eval_every, settings.train_avg,
+                desc=desc, show_progress=show_progress)
+    curves = out.curves.of(0)
+    return Run(seed, *summarize(curves), curves, out.wall_time)
 
 
 def numpy_mlp_from_torch(model: TorchMLP) -> MLP:
@@ -201,8 +203,8 @@ def numpy_mlp_from_torch(model: TorchMLP) -> MLP:
     return twin
 
 
-def train_numpy_mlp_from_torch(data, settings: dict, seed: int = 0, init: str = "pytorch",
-                               show_progress: bool = True) -> dict:
+def train_numpy_mlp_from_torch(data, settings, seed: int = 0, init: str = "pytorch",
+                               show_progress: bool = True) -> Run:
     """The NumPy MLP trained like :func:`~course_lib.numpy_mlp.train_numpy_mlp`, but started
     from the weights :func:`train_torch_mlp` starts from (same ``seed``, same ``init``) and
     with the fused softmax-cross-entropy of :func:`~course_lib.numpy_mlp.fused_train_step`.
@@ -213,45 +215,66 @@ def train_numpy_mlp_from_torch(data, settings: dict, seed: int = 0, init: str = 
     very first batch: the chapter shows it.)
     """
     model = numpy_mlp_from_torch(make_mlp(flatten(data.x_train[:1]).shape[1],
-                                          settings["n_hidden"], 10, seed, init,
-                                          settings["init_std"]))
-    run = train_numpy_mlp(data, settings, seed, show_progress=show_progress, model=model,
-                          fused=True)
-    return dict(run, framework="numpy", init=init, optimizer="sgd")
+                                          list(settings.n_hidden), 10, seed, init,
+                                          settings.init_std))
+    run = train_numpy_mlp(data, settings, seed, model=model, fused=True,
+                          show_progress=show_progress)
+    run.info.update(framework="numpy", init=init, optimizer="sgd", device="cpu")
+    return run
 
 
-def run_experiment(data, profile: str | None = None, device=None,
-                   show_progress: bool = True) -> dict:
-    """Section 2's PyTorch MLP and the initialisation ablation; records two experiments.
-
-    ``"torch_mlp"``: the report's setting, PyTorch's default initialisation, every seed of
-    ``settings("torch_mlp")``. ``"init_ablation"``: {NumPy, PyTorch} x {pytorch, normal}
-    initialisation x the same seeds (the PyTorch/pytorch cell *is* the ``torch_mlp`` runs).
-    Within a seed all four runs see the same mini-batches, and the two runs of one
-    initialisation start from the same weights. Returns ``{"torch_mlp": record,
-    "init_ablation": record}``, each record with its ``runs``.
-    """
-    profile = profiles.active_profile(profile)
-    settings = profiles.settings("torch_mlp", profile)
+def run(settings, data, device=None, show_progress: bool = True) -> Record:
+    """Section 2's PyTorch MLP and the initialisation ablation: {NumPy, PyTorch} x {pytorch,
+    normal} initialisation x every seed. Within a seed all four runs see the same
+    mini-batches, and the two runs of one initialisation start from the same weights. The
+    report's PyTorch MLP is the variant ``"pytorch/pytorch"``."""
+    results.check_writable(settings.profile)
     device = str(device or profiles.default_device())
-    if settings.get("train_size") or settings.get("test_size"):
-        data = data.subset(settings.get("train_size"), settings.get("test_size"))
-    out, runs, walls = {}, [], {}
+    data = data.subset(settings.train_size, settings.test_size)
+    runs, start = [], time.perf_counter()
     for framework in ("pytorch", "numpy"):
         for init in INITS:
-            start = time.perf_counter()
-            for seed in settings["seeds"]:
-                if framework == "pytorch":
-                    run = train_torch_mlp(data, settings, seed, init, "sgd", device,
-                                          show_progress)
-                else:
-                    run = train_numpy_mlp_from_torch(data, settings, seed, init, show_progress)
-                runs.append(dict(run, variant=f"{framework}/{init}",
-                                 device=device if framework == "pytorch" else "cpu"))
-            walls[(framework, init)] = time.perf_counter() - start
-    torch_runs = [r for r in runs if r["variant"] == "pytorch/pytorch"]
-    for name, subset, wall in (("torch_mlp", torch_runs, walls[("pytorch", "pytorch")]),
-                               ("init_ablation", runs, sum(walls.values()))):
-        path = results.record(name, profile, settings, subset, device, wall)
-        out[name] = results.load(name, profile, path.parent.parent)
-    return out
+            for seed in settings.seeds:
+                run = train_torch_mlp(data, settings, seed, init, "sgd", device, show_progress) \
+                    if framework == "pytorch" else \
+                    train_numpy_mlp_from_torch(data, settings, seed, init, show_progress)
+                run.variant = f"{framework}/{init}"
+                runs.append(run)
+    return make_record(settings, "torch_mlp", runs, device, time.perf_counter() - start)
+
+
+#: The BatchNorm demo (chapter 05): variant name -> BatchNorm class after the hidden layer.
+DEMO_VARIANTS = {
+    "nn.BatchNorm1d": nn.BatchNorm1d,
+    "CustomBatchNormAutograd": batchnorm.CustomBatchNormAutograd,
+    "CustomBatchNormManualModule": batchnorm.CustomBatchNormManualModule,
+}
+
+
+def demo_mlp(n_inputs: int, n_hidden: list[int], n_classes: int, batch_norm) -> nn.Sequential:
+    """``[Linear -> BatchNorm -> ReLU] * len(n_hidden) -> Linear``; ``batch_norm(width)``
+    builds each BatchNorm layer."""
+    layers, fan_in = [], n_inputs
+    for width in n_hidden:
+        layers += [nn.Linear(fan_in, width), batch_norm(width), nn.ReLU()]
+        fan_in = width
+    layers.append(nn.Linear(fan_in, n_classes))
+    return nn.Sequential(*layers)
+
+
+def run_batchnorm_demo(settings, data, device=None, show_progress: bool = True) -> Record:
+    """The demo MLP trained once per BatchNorm implementation of :data:`DEMO_VARIANTS`, each
+    from the same weights on the same mini-batches: the runs differ only by rounding."""
+    results.check_writable(settings.profile)
+    device = str(device or profiles.default_device())
+    data = data.subset(settings.train_size, settings.test_size)
+    runs, start = [], time.perf_counter()
+    for variant, batch_norm in DEMO_VARIANTS.items():
+        with seeded(settings.seed, device):
+            model = demo_mlp(flatten(data.x_train[:1]).shape[1], list(settings.n_hidden), 10,
+                             batch_norm).to(device)
+            opt = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+            run = fit(model, opt, data, settings, settings.seed, device, variant, show_progress)
+        run.variant = variant
+        runs.append(run)
+    return make_record(settings, "batchnorm_demo", runs, device, time.perf_counter() - start)

@@ -1,49 +1,70 @@
-"""What every training loop of the course shares: curves, their summary, a quiet progress bar.
+"""The one training loop of the course, and the curves it draws.
 
-Curves follow the report's figures: training loss and accuracy averaged over the last
-``train_avg`` (10) steps, and evaluation metrics measured every ``eval_every`` steps.
+Every experiment hands :func:`train` two functions: ``step(t)``, one training step that
+returns the mini-batch loss and accuracy, and ``evaluate(t)``, which returns held-out metrics.
+The loop owns the rest: which steps evaluate, the curves, the timing and the progress bar.
+Several models trained together (the grid's configurations, the CNN's seeds) return one
+value per model; the curves then hold one column per model.
+
+Curves follow the report's figures: the training loss and accuracy averaged over the last
+``train_avg`` (10) steps, and evaluation metrics every ``eval_every`` steps and at the end.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
 import numpy as np
 
 
+def _numbers(values: list) -> np.ndarray:
+    """A window of per-step values (floats, arrays or tensors) as float64 ``[steps, models]``."""
+    if hasattr(values[0], "detach"):  # torch tensors, possibly on a GPU: one transfer
+        import torch
+
+        values = torch.stack(values).detach().double().cpu().numpy()
+    return np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+
+
+@dataclass
 class Curves:
-    """Collects training and evaluation curves of one run.
+    """Training and evaluation curves; every value is a ``[models]`` array (one model: 1)."""
 
-    ``add_train(step, loss, accuracy)`` is called every step; every ``train_avg`` steps
-    the mean of the last ``train_avg`` values is stored at that step.
-    ``add_eval(step, **metrics)`` stores metrics such as ``test_loss=..., test_accuracy=...``.
-    """
+    train: dict = field(default_factory=lambda: {"step": [], "loss": [], "accuracy": []})
+    eval: dict = field(default_factory=lambda: {"step": []})
 
-    def __init__(self, train_avg: int = 10):
-        self.train_avg = train_avg
-        self.train = {"step": [], "loss": [], "accuracy": []}
-        self.eval: dict[str, list] = {"step": []}
-        self._loss: list[float] = []
-        self._acc: list[float] = []
+    def add_train(self, step: int, losses: list, accuracies: list) -> None:
+        """Store the mean of a window of per-step losses and accuracies at ``step``."""
+        self.train["step"].append(int(step))
+        for key, window in (("loss", losses), ("accuracy", accuracies)):
+            # Each model's mean over its own contiguous row: the same sum as np.mean(list).
+            self.train[key].append(np.ascontiguousarray(_numbers(window).T).mean(axis=1))
 
-    def add_train(self, step: int, loss: float, accuracy: float) -> None:
-        self._loss.append(float(loss))
-        self._acc.append(float(accuracy))
-        if len(self._loss) == self.train_avg:
-            self.train["step"].append(int(step))
-            self.train["loss"].append(float(np.mean(self._loss)))
-            self.train["accuracy"].append(float(np.mean(self._acc)))
-            self._loss, self._acc = [], []
-
-    def add_eval(self, step: int, **metrics: float) -> None:
+    def add_eval(self, step: int, **metrics) -> None:
         self.eval["step"].append(int(step))
         for name, value in metrics.items():
-            self.eval.setdefault(name, []).append(float(value))
+            self.eval.setdefault(name, []).append(np.asarray(value, dtype=np.float64).ravel())
 
-    def as_dict(self) -> dict:
-        return {"train": self.train, "eval": self.eval}
+    def extend(self, other: Curves, k: int) -> None:
+        """Append model ``k`` of ``other`` (a later stretch of training) to these curves."""
+        for mine, theirs in ((self.train, other.train), (self.eval, other.eval)):
+            for key, values in theirs.items():
+                mine.setdefault(key, []).extend(v if key == "step" else v[k:k + 1]
+                                                for v in values)
+
+    def of(self, k: int = 0) -> dict:
+        """Model ``k``'s curves as plain lists of floats (``None`` where not measured)."""
+        def column(values):
+            return [None if np.isnan(v[k]) else float(v[k]) for v in values]
+        return {"train": {key: v if key == "step" else column(v)
+                          for key, v in self.train.items()},
+                "eval": {key: v if key == "step" else column(v)
+                         for key, v in self.eval.items()}}
 
 
 def summarize(curves: dict, metric: str = "test_accuracy") -> tuple[dict, dict]:
-    """``(final, best)`` of a run from its curves: the last evaluation, and the best ``metric``."""
+    """``(final, best)`` of one model's curves: the last evaluation, and the best ``metric``."""
     ev = curves["eval"]
     if not ev["step"]:
         raise ValueError("the run has no evaluation point")
@@ -52,22 +73,54 @@ def summarize(curves: dict, metric: str = "test_accuracy") -> tuple[dict, dict]:
     if curves["train"]["step"]:
         final["train_loss"] = curves["train"]["loss"][-1]
         final["train_accuracy"] = curves["train"]["accuracy"][-1]
-    i = int(np.argmax(ev[metric]))
-    best = {metric: ev[metric][i], "step": ev["step"][i]}
-    return final, best
+    i = int(np.argmax([-np.inf if v is None else v for v in ev[metric]]))
+    return final, {metric: ev[metric][i], "step": ev["step"][i]}
 
 
-def eval_steps(steps: int, eval_every: int) -> set[int]:
-    """The steps at which to evaluate: every ``eval_every`` steps and always the last one."""
-    return set(range(eval_every, steps + 1, eval_every)) | {steps}
+def eval_steps(steps: int, eval_every: int | None, first: int = 1) -> set[int]:
+    """Every ``eval_every``-th step from ``first`` to ``steps``, and always ``steps``."""
+    every = set(range(eval_every, steps + 1, eval_every)) if eval_every else set()
+    return {s for s in every if s >= first} | {steps}
 
 
-def progress(total: int, desc: str = "", **kwargs):
-    """A text progress bar over ``range(total)`` (tqdm, written to stderr).
+@dataclass
+class Trained:
+    curves: Curves
+    wall_time: float  # seconds, evaluations included
+    eval_time: float
 
-    The book's configuration removes stderr from the built pages, so a chapter shows a bar
-    when run interactively and no progress-bar noise in the built book.
+
+def train(step, evaluate, steps: int, eval_every: int | None, train_avg: int | None = 10,
+          first: int = 1, desc: str = "", show_progress: bool = True) -> Trained:
+    """Run ``step(t)`` for ``t = first .. steps`` and ``evaluate(t)`` at :func:`eval_steps`.
+
+    ``step(t)`` returns ``(loss, accuracy)`` of its mini-batch (floats, or one per model);
+    they are averaged over windows of ``train_avg`` steps (``None``: over the steps since the
+    last evaluation, stored at the evaluation). ``evaluate(t)`` returns a dict of metrics.
+    ``first`` > 1 continues a training (successive halving trains in several calls).
     """
+    curves = Curves()
+    evals = eval_steps(steps, eval_every, first)
+    losses, accuracies, eval_time = [], [], 0.0
+    start = time.perf_counter()
+    for t in progress(range(first, steps + 1), desc, show_progress):
+        loss, accuracy = step(t)
+        losses.append(loss)
+        accuracies.append(accuracy)
+        if len(losses) == train_avg or (train_avg is None and t in evals):
+            curves.add_train(t, losses, accuracies)
+            losses, accuracies = [], []
+        if t in evals:
+            t0 = time.perf_counter()
+            curves.add_eval(t, **evaluate(t))
+            eval_time += time.perf_counter() - t0
+    return Trained(curves, time.perf_counter() - start, eval_time)
+
+
+def progress(steps: range, desc: str = "", show: bool = True):
+    """``steps`` with a text progress bar (tqdm, on stderr, which the built book drops)."""
+    if not show:
+        return steps
     from tqdm import tqdm
 
-    return tqdm(range(total), desc=desc, mininterval=1.0, leave=False, **kwargs)
+    return tqdm(steps, desc=desc, mininterval=1.0, leave=False)

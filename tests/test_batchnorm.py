@@ -1,4 +1,7 @@
-"""Tests of course_lib.batchnorm: the three BatchNorms, evaluation mode, the 2-D variant."""
+"""Tests of course_lib.batchnorm: the three BatchNorms, evaluation mode, the 2-D variant.
+
+(The training demonstration moved to torch_mlp and is tested in test_torch_mlp.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import batchnorm, results
 from course_lib.batchnorm import (
     CustomBatchNorm2d,
     CustomBatchNormAutograd,
     CustomBatchNormManualFunction,
     CustomBatchNormManualModule,
 )
-from course_lib.data import CIFAR10
 from course_lib.gradcheck import numerical_gradient, relative_error
 
 SHAPES = [(2, 1), (7, 3), (16, 10), (64, 5)]
@@ -186,17 +187,34 @@ def test_function_wrong_shapes_raise():
 
 @pytest.mark.parametrize("cls", MODULES)
 def test_batch_of_one_in_training_raises_and_would_collapse_to_beta(cls):
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match=r"at least 2 .* shape \[1, 3\]"):
         cls(3)(torch.randn(1, 3))
-    # With batch statistics a single example is normalised to 0 and the output is beta:
-    beta = torch.randn(3)
+    with pytest.raises(ValueError, match=r"at least 2 .* shape \[1, 3\]"):
+        CustomBatchNormManualFunction.apply(torch.randn(1, 3), torch.rand(3), torch.randn(3))
+    # With batch statistics a single example is normalised to 0 and the output is beta
+    # (eqs. 40-43 as written, without the module's check):
+    m = with_params(CustomBatchNormAutograd(3), torch.rand(3), torch.randn(3))
     for _ in range(3):
-        y = CustomBatchNormManualFunction.apply(torch.randn(1, 3) * 10, torch.rand(3), beta)
-        torch.testing.assert_close(y[0], beta)
+        y = m.normalize_batch(torch.randn(1, 3) * 10).detach()
+        torch.testing.assert_close(y[0], m.beta.detach())
     # Evaluation mode uses the running statistics, so a single example is fine.
     m = cls(3).eval()
     x = torch.randn(1, 3)
     torch.testing.assert_close(m(x), x / np.sqrt(1 + m.eps))
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+@pytest.mark.parametrize("cls", [*MODULES, CustomBatchNorm2d])
+def test_input_dtype_must_match_the_parameters(cls, dtype, train):
+    """float32 parameters: torch failed with 'expected dtype float ... c10::Half' in training
+    mode and silently mixed dtypes in evaluation mode."""
+    shape = (4, 3, 2, 2) if cls is CustomBatchNorm2d else (4, 3)
+    m = cls(3).train(train)
+    with pytest.raises(ValueError, match=rf"input dtype {dtype} does not match the parameters' "
+                                         r"dtype torch.float32: .*module.to\("):
+        m(torch.randn(shape, dtype=dtype))
+    assert m.to(dtype)(torch.randn(shape).to(dtype)).dtype == dtype
 
 
 # --- running statistics and evaluation mode ------------------------------------------------
@@ -277,35 +295,3 @@ def test_batchnorm2d_gradcheck():
 def test_batchnorm2d_wrong_shape_raises(bad_shape):
     with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
         CustomBatchNorm2d(3)(torch.randn(bad_shape))
-
-
-# --- the training demonstration --------------------------------------------------------------
-
-def tiny_data(seed=0, n_train=256, n_test=64):
-    rng = np.random.default_rng(seed)
-    images = lambda n: rng.normal(size=(n, 3, 4, 4)).astype(np.float32)
-    return CIFAR10(images(n_train), rng.integers(0, 10, n_train), images(n_test),
-                   rng.integers(0, 10, n_test), [str(i) for i in range(10)],
-                   np.zeros((3, 4, 4), np.float32))
-
-
-def test_demo_variants_train_alike():
-    data = tiny_data()
-    settings = dict(n_hidden=[16], batch_size=32, learning_rate=1e-2, steps=20, seed=0,
-                    eval_every=10, train_avg=5)
-    runs = [batchnorm.train_demo(data, settings, v, show_progress=False)
-            for v in batchnorm.DEMO_VARIANTS]
-    losses = [r["curves"]["train"]["loss"] for r in runs]
-    assert losses[0][-1] < losses[0][0]  # it learns something on its training set
-    for other in losses[1:]:
-        np.testing.assert_allclose(other, losses[0], rtol=1e-4)
-
-
-def test_run_demo_records_every_variant(tmp_path, monkeypatch):
-    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
-    record = batchnorm.run_demo(tiny_data(), profile="smoke", device="cpu")
-    assert record["experiment"] == "batchnorm_demo" and record["profile"] == "smoke"
-    assert [r["variant"] for r in record["runs"]] == list(batchnorm.DEMO_VARIANTS)
-    for run in record["runs"]:
-        assert 0 <= run["final"]["test_accuracy"] <= 1 and "step" in run["best"]
-    assert results.load("batchnorm_demo", "smoke", tmp_path)["runs"] == record["runs"]

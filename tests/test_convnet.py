@@ -1,11 +1,13 @@
 """The VGG-style ConvNet of chapter 6, its grouped (several seeds in one network) form and
 its training loop."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from course_lib import convnet
+from course_lib import convnet, profiles, results
 from course_lib.convnet import (
     ARCHITECTURE,
     ConvNet,
@@ -143,16 +145,18 @@ def tiny_data(n_train=32, n_test=20, seed=0):
                    np.full((3, 32, 32), 128, np.float32))
 
 
-SETTINGS = dict(steps=6, batch_size=4, learning_rate=1e-4, eval_every=4, train_avg=2,
-                eval_size=8)
+SETTINGS = profiles.make(profiles.CNN, profile="smoke", steps=6, batch_size=4,
+                         learning_rate=1e-4, eval_every=4, train_avg=2, eval_size=8,
+                         train_size=None, test_size=None)
 
 
 def test_a_seed_trains_the_same_alone_or_grouped():
-    data, settings = tiny_data(), dict(SETTINGS, train_avg=1)
+    data, settings = tiny_data(), dataclasses.replace(SETTINGS, train_avg=1)
     alone, p_alone = train_convnets(data, settings, [1], show_progress=False)
     grouped, p_grouped = train_convnets(data, settings, [0, 1], show_progress=False)
-    assert [r["seed"] for r in grouped] == [0, 1]
-    a, g = alone[0]["curves"], grouped[1]["curves"]
+    assert [r.seed for r in grouped] == [0, 1]
+    assert all(r.variant == "batch_norm" and r.info["n_models"] == 2 for r in grouped)
+    a, g = alone[0].curves, grouped[1].curves
     assert a["eval"]["step"] == g["eval"]["step"] == [4, 6]
     # step 1: same initial weights and same first batch, up to float rounding
     np.testing.assert_allclose(a["train"]["loss"][0], g["train"]["loss"][0], rtol=1e-5)
@@ -161,30 +165,38 @@ def test_a_seed_trains_the_same_alone_or_grouped():
     np.testing.assert_allclose(a["eval"]["test_loss"], g["eval"]["test_loss"], rtol=1e-2)
     np.testing.assert_allclose(p_alone[0], p_grouped[1], atol=1e-2)
     assert p_grouped.shape == (2, 20, 10)
-    other = grouped[0]["curves"]["train"]["loss"]
+    other = grouped[0].curves["train"]["loss"]
     assert abs(other[0] - g["train"]["loss"][0]) > 1e-2  # seeds 0 and 1 differ
 
 
-def test_run_experiment_records_one_run_per_variant_and_seed(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path))
-    monkeypatch.setattr(convnet.profiles, "settings",
-                        lambda exp, profile=None: dict(SETTINGS, steps=3, eval_every=2,
-                                                       seeds=[0, 1], train_avg=2,
-                                                       variants=["batch_norm", "no_batch_norm"],
-                                                       train_size=None, test_size=None))
-    out = convnet.run_experiment(tiny_data(), profile="smoke", device="cpu", show_progress=False)
-    assert (tmp_path / "smoke" / "cnn.json").is_file() and out["record"]["experiment"] == "cnn"
-    assert [(r["variant"], r["seed"]) for r in out["runs"]] == [
+def test_run_records_one_run_per_variant_and_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    settings = dataclasses.replace(SETTINGS, steps=2, eval_every=1, seeds=(0, 1),
+                                   variants=("batch_norm", "no_batch_norm"))
+    data = tiny_data()
+    record = convnet.run(settings, data, device="cpu", show_progress=False)
+    assert record.experiment == "cnn" and record.settings == settings
+    assert record.profile == "smoke" and record.device == "cpu"
+    assert [(r.variant, r.seed) for r in record.runs] == [
         ("batch_norm", 0), ("batch_norm", 1), ("no_batch_norm", 0), ("no_batch_norm", 1)]
-    for run in out["runs"]:
-        assert {"variant", "seed", "final", "best", "curves", "wall_time"} <= set(run)
-        assert 0 <= run["final"]["test_accuracy"] <= 1 and run["final"]["step"] == 3
-        assert out["probabilities"][run["variant"], run["seed"]].shape == (20, 10)
+    probabilities = record.memory["probabilities"]
+    assert set(probabilities) == {(r.variant, r.seed) for r in record.runs}
+    for run in record.runs:
+        assert 0 <= run.final["test_accuracy"] <= 1 and run.final["step"] == 2
+        assert run.curves["eval"]["step"] == [1, 2] and run.wall_time > 0
+        probs = probabilities[run.variant, run.seed]
+        assert probs.shape == (20, 10)
+        # the probabilities are this run's: its final test accuracy on the whole test set
+        assert (probs.argmax(1) == data.y_test).mean() == pytest.approx(
+            run.final["test_accuracy"])
+    saved = results.load("cnn", "smoke", tmp_path)
+    assert saved.runs == record.runs and saved.settings == settings
+    assert saved.memory == {}  # the probabilities are not written
+    assert "probabilities" not in (tmp_path / "smoke" / "cnn.json").read_text()
 
 
-def test_unknown_variant_raises(monkeypatch):
-    monkeypatch.setattr(convnet.profiles, "settings",
-                        lambda exp, profile=None: dict(SETTINGS, seeds=[0], variants=["dropout"],
-                                                       train_size=None, test_size=None))
+def test_unknown_variant_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    settings = dataclasses.replace(SETTINGS, seeds=(0,), variants=("dropout",))
     with pytest.raises(ValueError, match="unknown variant"):
-        convnet.run_experiment(tiny_data(), profile="smoke", device="cpu", show_progress=False)
+        convnet.run(settings, tiny_data(), device="cpu", show_progress=False)

@@ -1,22 +1,13 @@
 """The whole NumPy MLP: gradients of every parameter, SGD, training and the experiment record."""
 
-import json
-
 import numpy as np
 import pytest
+from conftest import synthetic_data
 
-from course_lib import profiles
+from course_lib import numpy_mlp, profiles, results
 from course_lib.data import CIFAR10, DataError, ensure_cifar10, flatten, load_cifar10, one_hot
 from course_lib.gradcheck import numerical_gradient, relative_error
-from course_lib.numpy_mlp import (
-    MLP,
-    accuracy_at,
-    evaluate,
-    run_experiment,
-    sgd_step,
-    train_numpy_mlp,
-    train_step,
-)
+from course_lib.numpy_mlp import MLP, evaluate, sgd_step, train_numpy_mlp, train_step
 from course_lib.numpy_modules import CrossEntropyModule
 
 
@@ -101,22 +92,23 @@ def blobs(n_train=600, n_test=300, seed=0, spread=30.0):
 
 
 def small_settings(**changes):
-    s = profiles.settings("numpy_mlp", "paper")
-    s.update(steps=60, eval_every=20, seeds=[0, 1], compare_learning_rates=[1e-3, 2e-3],
-             train_size=None, test_size=None)
-    s.update(changes)
-    return s
+    """The report's NumPy MLP, shortened; all the data given (recorded as ``smoke``)."""
+    fields = dict(profile="smoke", steps=60, eval_every=20, seeds=(0, 1),
+                  compare_learning_rates=(1e-3, 2e-3), train_size=None, test_size=None)
+    return profiles.make(profiles.NumpyMLP, **{**fields, **changes})
 
 
 def test_short_training_beats_chance_on_synthetic_data():
     data = blobs()
     run = train_numpy_mlp(data, small_settings(), seed=0, show_progress=False)
-    assert run["final"]["test_accuracy"] > 0.5  # chance is 0.1
-    assert run["curves"]["train"]["loss"][-1] < run["curves"]["train"]["loss"][0]
-    assert run["curves"]["eval"]["step"] == [20, 40, 60]
-    assert run["best"]["step"] in (20, 40, 60)
+    assert isinstance(run, results.Run) and run.seed == 0
+    assert run.info["learning_rate"] == 1e-3
+    assert run.final["test_accuracy"] > 0.5  # chance is 0.1
+    assert run.curves["train"]["loss"][-1] < run.curves["train"]["loss"][0]
+    assert run.curves["eval"]["step"] == [20, 40, 60]
+    assert run.best["step"] in (20, 40, 60)
     again = train_numpy_mlp(data, small_settings(), seed=0, show_progress=False)
-    assert again["curves"]["eval"] == run["curves"]["eval"]  # seeded: identical
+    assert again.curves["eval"] == run.curves["eval"]  # seeded: identical
 
 
 @pytest.fixture(scope="module")
@@ -131,36 +123,49 @@ def cifar_subset():
 def test_short_training_beats_chance_on_cifar10(cifar_subset):
     run = train_numpy_mlp(cifar_subset, small_settings(steps=200, eval_every=100), seed=0,
                           show_progress=False)
-    assert run["final"]["test_accuracy"] > 0.2  # chance is 0.1; about 0.3 after 200 steps
+    assert run.final["test_accuracy"] > 0.2  # chance is 0.1; about 0.3 after 200 steps
     loss, acc = evaluate(MLP(3072, [100], 10, seed=0), flatten(cifar_subset.x_test),
                          cifar_subset.y_test)
     assert loss == pytest.approx(np.log(10), rel=1e-3) and acc < 0.2  # untrained: uniform
 
 
-def test_run_experiment_records_both_parts(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path))
+def test_run_records_every_seed_and_every_learning_rate(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
     settings = small_settings(steps=40, eval_every=20)
-    out = run_experiment(blobs(), profile="smoke", settings=settings, show_progress=False)
-    main, lr = out["main"], out["lr"]
-    assert main["experiment"] == "numpy_mlp" and lr["experiment"] == "numpy_mlp_lr"
-    assert [r["seed"] for r in main["runs"]] == [0, 1]
-    assert [r["learning_rate"] for r in lr["runs"]] == [1e-3, 2e-3]
-    for run in main["runs"] + lr["runs"]:
-        assert {"seed", "learning_rate", "final", "best", "curves", "wall_time"} <= set(run)
-        assert 0 <= run["final"]["test_accuracy"] <= 1
-    assert lr["runs"][0]["curves"] == main["runs"][0]["curves"]  # seed 0 at 1e-3 is reused
-    assert "test_accuracy_at_step_1000" not in main  # step 1000 is not evaluated here
-    saved = json.loads((tmp_path / "smoke" / "numpy_mlp.json").read_text())
-    assert saved["runs"][1]["final"] == main["runs"][1]["final"]
-    assert (tmp_path / "smoke" / "numpy_mlp_lr.json").is_file()
+    record = numpy_mlp.run(settings, blobs(), show_progress=False)
+    assert record.experiment == "numpy_mlp" and record.settings == settings
+    assert record.profile == "smoke" and record.device == "cpu"
+    # the seeds at settings.learning_rate, then seed 0 at the other rate; seed 0 at 1e-3 is
+    # one of the seeds' runs, not trained twice
+    assert [(r.seed, r.info["learning_rate"]) for r in record.runs] == [
+        (0, 1e-3), (1, 1e-3), (0, 2e-3)]
+    assert [r.seed for r in record.select(learning_rate=1e-3)] == [0, 1]
+    assert [r.seed for r in record.select(learning_rate=2e-3)] == [0]
+    assert record.finals(learning_rate=1e-3).shape == (2,)
+    for run in record.runs:
+        assert 0 <= run.final["test_accuracy"] <= 1 and run.final["step"] == 40
+        assert run.curves["eval"]["step"] == [20, 40] and run.wall_time > 0
+        assert run.at(1000) is None  # step 1000 is not evaluated here
+    a, b = record.select(learning_rate=1e-3)[0], record.select(learning_rate=2e-3)[0]
+    assert a.curves != b.curves  # the rate changes the training
+    # one record, written where COURSE_RESULTS says, that reads back as returned
+    assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["numpy_mlp.json"]
+    saved = results.load("numpy_mlp", "smoke", tmp_path)
+    assert saved.runs == record.runs and saved.settings == settings
+    assert saved.experiment == "numpy_mlp"
 
 
-def test_run_experiment_records_step_1000(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path))
-    settings = small_settings(steps=1000, eval_every=500, seeds=[0],
-                              compare_learning_rates=[1e-3], batch_size=20)
-    data = blobs(n_train=200, n_test=50)
-    out = run_experiment(data, profile="smoke", settings=settings, show_progress=False)
-    at_1000 = out["main"]["test_accuracy_at_step_1000"]
-    assert at_1000 == {"0": accuracy_at(out["main"]["runs"][0], 1000)}
-    assert accuracy_at(out["main"]["runs"][0], 999) is None
+def test_run_reads_the_accuracy_at_step_1000(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    settings = small_settings(steps=1000, eval_every=500, seeds=(0,),
+                              compare_learning_rates=(1e-3,), batch_size=20)
+    data = synthetic_data(n_train=200, n_test=50)  # 48 inputs: 1,000 steps take a moment
+    record = numpy_mlp.run(settings, data, show_progress=False)
+    (run,) = record.runs
+    ev = run.curves["eval"]
+    assert ev["step"] == [500, 1000]
+    assert run.at(1000) == ev["test_accuracy"][1] == run.final["test_accuracy"]
+    assert run.at(500) == ev["test_accuracy"][0]
+    assert run.at(500, "test_loss") == ev["test_loss"][0]
+    assert run.at(999) is None
+    assert results.load("numpy_mlp", "smoke", tmp_path).runs[0].at(1000) == run.at(1000)

@@ -1,5 +1,6 @@
 """Tests of course_lib.torch_mlp: the PyTorch MLP, its initialisations and training loops."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,21 +8,22 @@ import pytest
 import torch
 from conftest import synthetic_data
 
-from course_lib import results
+from course_lib import profiles, results, torch_mlp
 from course_lib.data import one_hot
 from course_lib.numpy_mlp import fused_train_step
 from course_lib.numpy_modules import cross_entropy, cross_entropy_backward
 from course_lib.torch_mlp import (
+    DEMO_VARIANTS,
     TorchMLP,
     make_mlp,
     numpy_mlp_from_torch,
-    run_experiment,
     train_numpy_mlp_from_torch,
     train_torch_mlp,
 )
 
-SETTINGS = dict(n_hidden=[16], batch_size=50, learning_rate=1e-3, steps=30, eval_every=10,
-                train_avg=5, init_std=1e-4)
+SETTINGS = profiles.make(profiles.TorchMLP, profile="smoke", n_hidden=(16,), batch_size=50,
+                         learning_rate=1e-3, steps=30, eval_every=10, train_avg=5,
+                         init_std=1e-4, train_size=None, test_size=None)
 
 
 def test_shapes_and_bad_inputs():
@@ -108,45 +110,87 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def test_torch_and_numpy_training_agree(init, device):
     """Same seed: same initial weights, same batches, same SGD -> the same curves."""
     data = synthetic_data()
-    settings = dict(SETTINGS, learning_rate=1e-4 if init == "pytorch" else 1e-3)
+    settings = dataclasses.replace(SETTINGS, learning_rate=1e-4 if init == "pytorch" else 1e-3)
     a = train_torch_mlp(data, settings, seed=3, init=init, device=device, show_progress=False)
     b = train_numpy_mlp_from_torch(data, settings, seed=3, init=init, show_progress=False)
-    assert a["curves"]["eval"]["step"] == [10, 20, 30]
-    assert a["curves"]["train"]["step"] == list(range(5, 31, 5))
-    np.testing.assert_allclose(a["curves"]["train"]["loss"], b["curves"]["train"]["loss"],
+    assert a.seed == b.seed == 3
+    assert a.info["framework"] == "pytorch" and b.info["framework"] == "numpy"
+    assert a.info["init"] == b.info["init"] == init
+    assert a.curves["eval"]["step"] == [10, 20, 30]
+    assert a.curves["train"]["step"] == list(range(5, 31, 5))
+    np.testing.assert_allclose(a.curves["train"]["loss"], b.curves["train"]["loss"], rtol=1e-3)
+    np.testing.assert_allclose(a.curves["eval"]["test_loss"], b.curves["eval"]["test_loss"],
                                rtol=1e-3)
-    np.testing.assert_allclose(a["curves"]["eval"]["test_loss"], b["curves"]["eval"]["test_loss"],
-                               rtol=1e-3)
-    assert a["final"]["test_accuracy"] == pytest.approx(b["final"]["test_accuracy"], abs=0.02)
-    assert a["curves"]["train"]["loss"][-1] < a["curves"]["train"]["loss"][0]  # it learns
+    assert a.final["test_accuracy"] == pytest.approx(b.final["test_accuracy"], abs=0.02)
+    assert a.curves["train"]["loss"][-1] < a.curves["train"]["loss"][0]  # it learns
 
 
 def test_train_torch_mlp_is_reproducible_and_validates_optimizer():
     data = synthetic_data()
-    settings = dict(SETTINGS, n_hidden=[16, 8], dropout=0.3, weight_decay=0.01)
-    a = train_torch_mlp(data, settings, seed=1, optimizer="adam", device="cpu",
-                        show_progress=False)
-    b = train_torch_mlp(data, settings, seed=1, optimizer="adam", device="cpu",
-                        show_progress=False)
-    assert a["curves"] == b["curves"]
-    assert 0 <= a["best"]["test_accuracy"] <= 1 and a["best"]["step"] in (10, 20, 30)
+    overrides = dict(n_hidden=[16, 8], dropout=0.3, weight_decay=0.01)
+    a = train_torch_mlp(data, SETTINGS, seed=1, optimizer="adam", device="cpu",
+                        show_progress=False, **overrides)
+    b = train_torch_mlp(data, SETTINGS, seed=1, optimizer="adam", device="cpu",
+                        show_progress=False, **overrides)
+    assert a.curves == b.curves
+    assert a.info["optimizer"] == "adam" and a.info["device"] == "cpu"
+    assert 0 <= a.best["test_accuracy"] <= 1 and a.best["step"] in (10, 20, 30)
     with pytest.raises(ValueError, match="optimizer"):
-        train_torch_mlp(data, settings, seed=1, optimizer="rmsprop", device="cpu",
-                        show_progress=False)
+        train_torch_mlp(data, SETTINGS, seed=1, optimizer="rmsprop", device="cpu",
+                        show_progress=False, **overrides)
 
 
-def test_run_experiment_records_both_experiments(tmp_path, monkeypatch):
+def test_run_records_the_initialisation_ablation(tmp_path, monkeypatch):
     monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
-    out = run_experiment(synthetic_data(), profile="smoke", device="cpu", show_progress=False)
-    torch_runs, ablation = out["torch_mlp"]["runs"], out["init_ablation"]["runs"]
-    assert (tmp_path / "smoke" / "torch_mlp.json").is_file()
-    assert (tmp_path / "smoke" / "init_ablation.json").is_file()
-    assert {r["variant"] for r in torch_runs} == {"pytorch/pytorch"}
-    assert sorted(r["variant"] for r in ablation) == sorted(
-        [f"{f}/{i}" for f in ("pytorch", "numpy") for i in ("pytorch", "normal")] * 2)
-    for run in ablation:
-        assert 0 <= run["final"]["test_accuracy"] <= 1
-        assert set(run) >= {"seed", "final", "best", "curves", "wall_time", "init"}
+    settings = profiles.settings("torch_mlp", "smoke")
+    record = torch_mlp.run(settings, synthetic_data(), device="cpu", show_progress=False)
+    assert record.experiment == "torch_mlp" and record.settings == settings
+    assert record.profile == "smoke" and record.device == "cpu"
+    variants = [f"{f}/{i}" for f in ("pytorch", "numpy") for i in ("pytorch", "normal")]
+    assert [r.variant for r in record.runs] == [v for v in variants for _ in settings.seeds]
+    for run in record.runs:
+        assert run.variant == f"{run.info['framework']}/{run.info['init']}"
+        assert run.info["optimizer"] == "sgd"
+        assert 0 <= run.final["test_accuracy"] <= 1 and run.final["step"] == settings.steps
+    # the report's PyTorch MLP is one variant, every seed
+    assert [r.seed for r in record.select(variant="pytorch/pytorch")] == list(settings.seeds)
+    assert record.finals(variant="numpy/normal").shape == (len(settings.seeds),)
+    # within a seed both frameworks start from the same weights and see the same batches
+    for seed in settings.seeds:
+        (a,) = [r for r in record.select(variant="pytorch/normal") if r.seed == seed]
+        (b,) = [r for r in record.select(variant="numpy/normal") if r.seed == seed]
+        np.testing.assert_allclose(a.curves["train"]["loss"], b.curves["train"]["loss"],
+                                   rtol=1e-3)
+    # one record holds the whole ablation, and reads back as returned
+    assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["torch_mlp.json"]
+    saved = results.load("torch_mlp", "smoke", tmp_path)
+    assert saved.runs == record.runs and saved.settings == settings
+
+
+def test_run_batchnorm_demo_records_every_variant(tmp_path, monkeypatch):
+    """The demo MLP once per BatchNorm implementation, from the same weights on the same
+    batches: the runs differ only by rounding."""
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    settings = dataclasses.replace(profiles.settings("batchnorm_demo", "smoke"), n_hidden=(16,),
+                                   batch_size=32, learning_rate=1e-2, steps=20, eval_every=10,
+                                   train_avg=5)
+    record = torch_mlp.run_batchnorm_demo(settings, synthetic_data(n_train=256, n_test=64),
+                                          device="cpu", show_progress=False)
+    assert record.experiment == "batchnorm_demo" and record.profile == "smoke"
+    assert [r.variant for r in record.runs] == list(DEMO_VARIANTS)
+    for run in record.runs:
+        assert run.seed == settings.seed
+        assert 0 <= run.final["test_accuracy"] <= 1 and "step" in run.best
+        assert run.curves["eval"]["step"] == [10, 20]
+    first, *others = record.runs
+    assert first.curves["train"]["loss"][-1] < first.curves["train"]["loss"][0]  # it learns
+    for other in others:
+        np.testing.assert_allclose(other.curves["train"]["loss"], first.curves["train"]["loss"],
+                                   rtol=1e-4)
+        np.testing.assert_allclose(other.curves["eval"]["test_loss"],
+                                   first.curves["eval"]["test_loss"], rtol=1e-4)
+    saved = results.load("batchnorm_demo", "smoke", tmp_path)
+    assert saved.runs == record.runs and saved.settings == settings
 
 
 def test_fused_numpy_step_equals_the_reports_chain_and_stays_finite():
@@ -168,3 +212,9 @@ def test_fused_numpy_step_equals_the_reports_chain_and_stays_finite():
     loss, _ = fused_train_step(big, x, targets, learning_rate=1e-3)
     assert np.isfinite(loss)
     assert all(np.isfinite(layer.params["weight"]).all() for layer in big.linear_layers)
+
+
+def test_only_model_and_optimiser_settings_can_be_overridden():
+    with pytest.raises(ValueError, match=r"not \['dropuot', 'steps'\]"):
+        train_torch_mlp(synthetic_data(), SETTINGS, device="cpu", show_progress=False,
+                        steps=10, dropuot=0.5)
