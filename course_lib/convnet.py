@@ -105,17 +105,6 @@ def stack_models(models: list[ConvNet]) -> ConvNet:
     return grouped
 
 
-@torch.no_grad()
-def unstack_model(grouped: ConvNet, g: int) -> ConvNet:
-    """Model ``g`` of a grouped ConvNet as a single ConvNet (inverse of :func:`stack_models`)."""
-    single = ConvNet(grouped.n_channels, grouped.n_classes, grouped.batch_norm)
-    source = grouped.state_dict()
-    for name, t in single.state_dict().items():
-        s = source[name]
-        t.copy_(s if t.dim() == 0 else s[g * len(t):(g + 1) * len(t)])
-    return single.to(next(grouped.parameters()).device)
-
-
 def grouped_loss(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(total, per_model)``: each model's mean cross-entropy and their sum (eq. (6.3)).
 

@@ -212,8 +212,7 @@ def _check_records(path: Path, raw: np.ndarray) -> None:
     """Raise :class:`DataError` unless the records ``raw`` of ``path`` look like CIFAR-10.
 
     A file of zeros, a flipped label byte or a file shifted by one byte all have the right
-    size, and an offline copy has no MD5 to check, so the contents are tested on every load
-    (about 1 ms a file).
+    size, and an offline copy has no MD5 to check, so the contents are tested on every load.
     """
     labels, pixels = raw[:, 0], raw[:, 1:]
     damaged = f"CIFAR-10 file {path} is damaged"

@@ -85,10 +85,6 @@ class StackedMLP:
     def parameters(self) -> list[torch.Tensor]:
         return [p for pair in zip(self.weights, self.biases) for p in pair]
 
-    @property
-    def hidden_sizes(self) -> list[int]:
-        return [w.shape[1] for w in self.weights[:-1]]
-
     def forward(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``[K, B, n_classes]`` for one shared batch ``x`` ``[B, n_inputs]``.
 
@@ -119,17 +115,6 @@ class StackedMLP:
         idx = torch.as_tensor(keep, device=self.weights[0].device)
         return StackedMLP([w[idx] for w in self.weights], [b[idx] for b in self.biases],
                           self.dropout[idx])
-
-    def unstack(self, k: int) -> TorchMLP:
-        """Model ``k`` as a :class:`TorchMLP` (for checks against the one-model code)."""
-        sizes = [self.weights[0].shape[2], *self.hidden_sizes]
-        model = TorchMLP(sizes[0], sizes[1:], self.weights[-1].shape[1],
-                         dropout=float(self.dropout[k])).to(self.weights[0])
-        with torch.no_grad():
-            for linear, w, b in zip(model.linears, self.weights, self.biases):
-                linear.weight.copy_(w[k])
-                linear.bias.copy_(b[k])
-        return model
 
 
 class StackedAdam:

@@ -1,21 +1,10 @@
-"""The report's MLP in PyTorch (section 2), its training loop, and the initialisation ablation.
+"""The report's MLP in PyTorch (section 2), the initialisation ablation and the BatchNorm demo.
 
-:class:`TorchMLP` is the NumPy :class:`~course_lib.numpy_mlp.MLP` written with ``nn.Linear``:
-``n_inputs -> [Linear -> ReLU] * len(n_hidden) -> (Dropout) -> Linear``; it returns logits
-(softmax and cross-entropy are fused in ``F.cross_entropy``). Two initialisations:
-
-``init="pytorch"``
-    whatever ``nn.Linear`` does by default: ``kaiming_uniform_(weight, a=sqrt(5))``, i.e.
-    weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), standard deviation
-    ``1/sqrt(3 fan_in)`` (not He's ``sqrt(2/fan_in)``; the chapter shows the source);
-``init="normal"``
-    the report's NumPy initialisation: weights from N(0, ``init_std``^2), biases zero.
-
-:func:`train_torch_mlp` mirrors :func:`course_lib.numpy_mlp.train_numpy_mlp` step for step
-(same :class:`~course_lib.data.BatchSampler` seed, so the same mini-batches; same curves).
-:func:`train_numpy_mlp_from_torch` trains the NumPy MLP from weights drawn here (and with
-softmax and cross-entropy fused, as in PyTorch), so that the ablation compares the two
-frameworks from *identical* starting points.
+:class:`TorchMLP` is the NumPy :class:`~course_lib.numpy_mlp.MLP` written with ``nn.Linear``
+(logits out; ``F.cross_entropy`` fuses softmax and cross-entropy), with PyTorch's default
+initialisation (``init="pytorch"``) or the report's N(0, ``init_std``^2) (``"normal"``).
+:func:`fit` trains any such model on the mini-batches of the NumPy run with the same seed, so
+the two frameworks can be compared run by run.
 """
 
 from __future__ import annotations
