@@ -271,6 +271,6 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
                 runs += group_runs
                 probabilities.update({(variant, r.seed): p for r, p in zip(group_runs, probs)})
     record = make_record(settings, "cnn", runs, device, time.perf_counter() - start,
-                         models_per_group=per_group)
+                         data=data, models_per_group=per_group)
     record.memory["probabilities"] = probabilities
     return record

@@ -7,6 +7,13 @@ Where the data lives
     members into a temporary folder and moves the finished folder into place, so an
     interrupted or failed download leaves nothing half-written.
 
+Which data it is
+    :func:`fingerprint` names the copy a load read: ``official`` (the archive's MD5 was
+    verified when this loader downloaded it), ``offline JPEG rebuild`` (written by this
+    project's ``build.py``), or ``unverified local copy``; with one short hash of its files.
+    Both known kinds leave ``cifar-10-provenance.json`` beside the data, with the sha256 of
+    every file; a copy whose files no longer match it is reported, not trusted.
+
 Preprocessing (as in the report)
     float32 pixels in [0, 255] minus the per-pixel mean image of the training set (no
     scaling), NCHW ``[N, 3, 32, 32]``; :func:`flatten` gives ``[N, 3072]`` for MLPs.
@@ -15,6 +22,7 @@ Preprocessing (as in the report)
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -22,7 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +42,8 @@ FOLDER = "cifar-10-batches-bin"
 TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_FILE = "test_batch.bin"
 META_FILE = "batches.meta.txt"
+PROVENANCE = "cifar-10-provenance.json"
+OFFICIAL, UNVERIFIED = "official", "unverified local copy"
 RECORD_BYTES = 1 + 3 * 32 * 32  # one label byte, then 1024 red, 1024 green, 1024 blue
 RECORDS_PER_FILE = 10_000
 #: A file fails the content check when more than this fraction of its images are blank.
@@ -75,8 +85,8 @@ def _help(root: Path) -> str:
     return HELP.format(url=URL, md5=MD5, root=root, folder=FOLDER, env=ENV_VAR)
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
+def _md5(path: Path, algorithm: str = "md5") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -171,6 +181,9 @@ def extract_archive(archive: Path, root: Path, md5: str | None = MD5) -> Path:
         if target.exists():  # an earlier, damaged copy: replaced only by a complete one
             shutil.rmtree(target)
         tmp.rename(target)
+        if md5 is not None:  # verified: say so beside the data, with every file's sha256
+            _write_json(root / PROVENANCE, {"source": OFFICIAL, "archive_md5": md5,
+                                            "sha256": file_hashes(target)})
         return target
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -206,6 +219,61 @@ def ensure_cifar10(root: str | os.PathLike | None = None, download_if_missing: b
     if not download_if_missing:
         raise DataError(f"CIFAR-10 is not in {folder}.\n{_help(root)}")
     return download(root)
+
+
+def _write_json(path: Path, value) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(tmp, path)
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """The sha256 of every file of ``folder``, cached beside it keyed on size and mtime (a
+    load hashes 180 MB only when a file changed)."""
+    cache_path = folder.parent / ".cifar-10-sha256-cache.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    out, fresh = {}, {}
+    for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
+        stat = (folder / name).stat()
+        key = [stat.st_size, stat.st_mtime_ns]
+        entry = cache.get(name)
+        if not isinstance(entry, list) or entry[:2] != key:
+            entry = fresh[name] = [*key, _md5(folder / name, "sha256")]
+        out[name] = entry[2]
+    if fresh:
+        try:
+            _write_json(cache_path, {**cache, **fresh})
+        except OSError:  # a read-only copy: hash again next time
+            pass
+    return out
+
+
+def combined_hash(hashes: dict[str, str]) -> str:
+    """One short name for a copy: the first 12 hex digits of the sha256 of its files' sha256."""
+    text = "".join(f"{name} {h}\n" for name, h in sorted(hashes.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def fingerprint(folder: Path) -> dict:
+    """``{"kind", "hash", "note"}`` of the copy in ``folder`` (see the module docstring)."""
+    hashes = file_hashes(folder)
+    out = {"kind": UNVERIFIED, "hash": combined_hash(hashes),
+           "note": f"no {PROVENANCE} beside the data"}
+    try:
+        stated = json.loads((folder.parent / PROVENANCE).read_text())
+        expected = stated["sha256"]
+    except FileNotFoundError:
+        return out
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return {**out, "note": f"{PROVENANCE} cannot be read ({err})"}
+    if changed := sorted(n for n, h in hashes.items() if expected.get(n) != h):
+        return {**out, "note": f"modified since {PROVENANCE} was written: {', '.join(changed)}"}
+    return {**out, "kind": str(stated.get("source", UNVERIFIED)),
+            "note": f"every file matches {PROVENANCE}"}
 
 
 def _check_records(path: Path, raw: np.ndarray) -> None:
@@ -259,7 +327,7 @@ def load_raw(root: str | os.PathLike | None = None, download_if_missing: bool = 
         raise DataError(f"{folder / META_FILE} names {len(classes)} classes, expected 10.")
     return dict(x_train=np.concatenate([p[0] for p in parts]),
                 y_train=np.concatenate([p[1] for p in parts]),
-                x_test=x_test, y_test=y_test, classes=classes)
+                x_test=x_test, y_test=y_test, classes=classes, fingerprint=fingerprint(folder))
 
 
 @dataclass
@@ -272,6 +340,7 @@ class CIFAR10:
     y_test: np.ndarray
     classes: list
     mean_image: np.ndarray  # [3, 32, 32], float32, in [0, 255]
+    fingerprint: dict = field(default_factory=dict)  # which copy (see fingerprint); {}: none
 
     def subset(self, train_size: int | None = None, test_size: int | None = None,
                seed: int = 0) -> CIFAR10:
@@ -286,14 +355,14 @@ class CIFAR10:
 
         x_tr, y_tr = pick(self.x_train, self.y_train, train_size)
         x_te, y_te = pick(self.x_test, self.y_test, test_size)
-        return CIFAR10(x_tr, y_tr, x_te, y_te, self.classes, self.mean_image)
+        return CIFAR10(x_tr, y_tr, x_te, y_te, self.classes, self.mean_image, self.fingerprint)
 
     def split_validation(self, size: int, seed: int = 0) -> tuple[CIFAR10, tuple]:
         """Hold ``size`` training images out: returns (data without them, (x_val, y_val))."""
         perm = np.random.default_rng(seed).permutation(len(self.y_train))
         val, keep = np.sort(perm[:size]), np.sort(perm[size:])
         rest = CIFAR10(self.x_train[keep], self.y_train[keep], self.x_test, self.y_test,
-                       self.classes, self.mean_image)
+                       self.classes, self.mean_image, self.fingerprint)
         return rest, (self.x_train[val], self.y_train[val])
 
 
@@ -304,7 +373,8 @@ def preprocess(raw: dict) -> CIFAR10:
     x_train -= mean
     x_test = raw["x_test"].astype(np.float32)
     x_test -= mean
-    return CIFAR10(x_train, raw["y_train"], x_test, raw["y_test"], list(raw["classes"]), mean)
+    return CIFAR10(x_train, raw["y_train"], x_test, raw["y_test"], list(raw["classes"]), mean,
+                   raw.get("fingerprint", {}))
 
 
 def load_cifar10(root: str | os.PathLike | None = None, download_if_missing: bool = True,

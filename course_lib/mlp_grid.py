@@ -355,8 +355,9 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
             validation_accuracy=chosen.final["validation_accuracy"],
             test_accuracy=chosen.final["test_accuracy"],
             steps_trained=chosen.info["steps_trained"])
-    return make_record(settings, "mlp_grid", runs, device, wall, rungs=[list(r) for r in rungs],
-                       rung_times=rung_times, common_random_numbers=True, **selections)
+    return make_record(settings, "mlp_grid", runs, device, wall, data=data,
+                       rungs=[list(r) for r in rungs], rung_times=rung_times,
+                       common_random_numbers=True, **selections)
 
 
 def config_label(config: dict) -> str:
@@ -380,4 +381,5 @@ def run_best(settings, data, grid: Record, device=None, show_progress: bool = Tr
                           learning_rate=config["learning_rate"])
     run.variant = config_label(config)
     run.info["config"] = config
-    return make_record(settings, "mlp_best", [run], device, run.wall_time, config=config)
+    return make_record(settings, "mlp_best", [run], device, run.wall_time, data=data,
+                       config=config)

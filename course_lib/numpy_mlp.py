@@ -166,4 +166,4 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
     for lr in settings.compare_learning_rates:
         if not any(r.seed == 0 and r.info["learning_rate"] == lr for r in runs):
             runs.append(train_numpy_mlp(data, settings, 0, lr, show_progress=show_progress))
-    return make_record(settings, "numpy_mlp", runs, "cpu", time.perf_counter() - start)
+    return make_record(settings, "numpy_mlp", runs, "cpu", time.perf_counter() - start, data=data)

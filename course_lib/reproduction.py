@@ -1,15 +1,13 @@
 """The report's numbers beside this build's and the recorded GPU run's (chapter 07).
 
-Every result the report states is a :class:`Claim`: which experiment's record holds the
-course's value and how to read it from a :class:`~course_lib.results.Record`. :func:`compare`
-turns the claims into :class:`Row` s with a :class:`Verdict` (data, not text), and
-:func:`table` into a pandas DataFrame. A record that cannot be read is reported in its rows
-and in :func:`provenance`, with its path and what is wrong; the other rows still render.
-Accuracies are fractions; differences are in percentage points (pp).
+Each result the report states is a :class:`Claim` read from a typed record; :func:`compare`
+gives one :class:`Row` per claim with a :class:`Verdict` (data, not text). A record that
+cannot be read is reported with its path in its rows; the other rows still render.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,20 +15,18 @@ import numpy as np
 import pandas as pd
 
 from . import profiles, report, results
+from .data import OFFICIAL
 from .results import Record, RecordError
 
 #: How far (in seed standard deviations) a mean may be from the report's value to agree.
 AGREE_STD = 2.0
+REPORT_DATA = OFFICIAL  #: the data the report trained on (a kind of data.fingerprint)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One number (or configuration) the report states, and how to measure it on a record.
-
-    ``read(record)`` returns the values over seeds (a configuration for ``kind="config"``),
-    or ``None`` if the record lacks the quantity; ``reduce`` says whether the report's value
-    is the ``"mean"`` or the ``"max"`` over seeds.
-    """
+    """A number (or configuration) the report states: ``read(record)`` gives its values over
+    seeds (or a configuration); the report's value is their ``reduce`` (mean or max)."""
 
     key: str
     quantity: str
@@ -40,18 +36,12 @@ class Claim:
     read: Callable[[Record], list | dict | None]
     reduce: str = "mean"
 
-    @property
-    def where(self) -> str:
-        return self.stated.where if isinstance(self.stated, report.Stated) else "report Table 1"
+    where = property(lambda self: getattr(self.stated, "where", "report Table 1"))
 
 
 def _main(record: Record):
     """The NumPy MLP's runs at the report's learning rate (not the comparison's)."""
     return record.select(learning_rate=record.settings.learning_rate)
-
-
-def _values(values: list) -> list | None:
-    return None if not values or None in values else values
 
 
 def _selection(by: str, what: str):
@@ -63,7 +53,7 @@ CLAIMS = (
     Claim("numpy_final", "NumPy MLP, test accuracy after 1,500 steps", report.NUMPY_FINAL,
           "numpy_mlp", "accuracy", lambda r: [x.final["test_accuracy"] for x in _main(r)]),
     Claim("numpy_step1000", "NumPy MLP, test accuracy at step 1,000", report.NUMPY_AT_1000,
-          "numpy_mlp", "accuracy", lambda r: _values([x.at(1000) for x in _main(r)])),
+          "numpy_mlp", "accuracy", lambda r: [x.at(1000) for x in _main(r)]),
     Claim("numpy_peak_step", "NumPy MLP, step of the best test accuracy",
           report.NUMPY_PEAK_STEP, "numpy_mlp", "step",
           lambda r: [x.best["step"] for x in _main(r)]),
@@ -96,14 +86,9 @@ class Measured:
     record: Record | None = None
     error: str | None = None  # the record's path and what is wrong with it
 
-    @property
-    def found(self) -> bool:
-        return self.value is not None
-
-    @property
-    def missing(self) -> str:
-        return ("unreadable" if self.error else "not in the record" if self.record
-                else "not run")
+    found = property(lambda self: self.value is not None)
+    missing = property(lambda self: "unreadable" if self.error else
+                       "not in the record" if self.record else "not run")
 
 
 @dataclass(frozen=True)
@@ -122,9 +107,7 @@ class Row:
     recorded: Measured
     verdict: Verdict
 
-    @property
-    def full_scale(self) -> bool:
-        return self.build.record is None or self.build.record.full_scale
+    full_scale = property(lambda self: self.build.record is None or self.build.record.full_scale)
 
 
 def point(claim: Claim, values: list) -> float:
@@ -166,16 +149,15 @@ def judge(claim: Claim, m: Measured, full_scale: bool) -> Verdict:
 
 def load_all(profile: str, build_dir=None, recorded_dir=None) -> dict:
     """``{(source, experiment): Record | RecordError | None}`` for this build and the GPU run."""
+    def load(name, prof, folder):
+        try:
+            return results.load(name, prof, folder)
+        except RecordError as err:
+            return err
     recorded_dir = results.RECORDED_DIR if recorded_dir is None else recorded_dir
-    out = {}
-    for source, prof, folder in (("build", profile, build_dir),
-                                 ("recorded", "paper", recorded_dir)):
-        for name in profiles.EXPERIMENTS:
-            try:
-                out[source, name] = results.load(name, prof, folder)
-            except RecordError as err:
-                out[source, name] = err
-    return out
+    return {(source, name): load(name, prof, folder) for source, prof, folder in
+            (("build", profile, build_dir), ("recorded", "paper", recorded_dir))
+            for name in profiles.EXPERIMENTS}
 
 
 def measure(claim: Claim, record: Record | RecordError | None) -> Measured:
@@ -184,7 +166,8 @@ def measure(claim: Claim, record: Record | RecordError | None) -> Measured:
     if record is None:
         return Measured()
     try:
-        return Measured(claim.read(record), record)
+        value = claim.read(record)  # a step that was not evaluated reads as None
+        return Measured(None if isinstance(value, list) and None in value else value, record)
     except (KeyError, TypeError, ValueError, IndexError) as err:
         return Measured(record=record, error=f"{record.experiment}: {type(err).__name__}: {err}")
 
@@ -195,18 +178,18 @@ def compare(profile: str | None = None, build_dir=None, recorded_dir=None) -> li
     rows = []
     for c in CLAIMS:
         build = measure(c, records["build", c.experiment])
-        full = build.record is None or build.record.full_scale
-        rows.append(Row(c, build, measure(c, records["recorded", c.experiment]),
-                        judge(c, build, full)))
+        verdict = judge(c, build, build.record is None or build.record.full_scale)
+        if build.found and (kind := build.record.data.get("kind", "unknown")) != REPORT_DATA:
+            verdict = dataclasses.replace(verdict, reason=f"{verdict.reason}, on {kind} data")
+        rows.append(Row(c, build, measure(c, records["recorded", c.experiment]), verdict))
     return rows
 
 
 def show(claim: Claim, value) -> str:
     """A stated or measured value as text: ``47.1% ± 0.4 (5 seeds)``, ``1,440``, a config."""
     if isinstance(value, dict):
-        c = value
-        return (f"{c['first_hidden']} units, wd {c['weight_decay']:g}, dropout {c['dropout']:g}"
-                f", lr {c['learning_rate']:.0e}")
+        return (f"{value['first_hidden']} units, wd {value['weight_decay']:g}, dropout "
+                f"{value['dropout']:g}, lr {value['learning_rate']:.0e}")
     if isinstance(value, report.Stated):
         std = "" if value.std is None else f" ± {100 * value.std:.1f}"
         return f"{100 * value.value:.1f}%{std}" if claim.kind == "accuracy" \
@@ -230,6 +213,25 @@ def _diff(claim: Claim, m: Measured) -> str:
         else f"{d:+,.0f} steps"
 
 
+def data_of(rows: list[Row], source: str) -> str:
+    """The data behind one column: ``offline JPEG rebuild (c67ad0c5efe6)``, or what mixes."""
+    kinds = sorted({m.record.data_label for m in (getattr(r, source) for r in rows)
+                    if m.record is not None})
+    return " and ".join(kinds) or "no records"
+
+
+def data_note(rows: list[Row]) -> str:
+    """What data each column saw, and a warning where they differ (shown above the table)."""
+    build, recorded = data_of(rows, "build"), data_of(rows, "recorded")
+    return (f"Data: this build trained on {build}; the recorded GPU run on {recorded}; the "
+            f"report on the {REPORT_DATA} CIFAR-10 files."
+            + (" The two columns come from different data, so a difference between them is "
+               "not only a difference of runs."
+               if build != recorded and "no records" not in (build, recorded) else "")
+            + (f" This build's data is not the {REPORT_DATA} one, so its verdicts compare "
+               "numbers from different data (each says so)." if REPORT_DATA not in build else ""))
+
+
 def table(rows: list[Row]) -> pd.DataFrame:
     """The comparison, one row per claim (chapter 07 shows it)."""
     def verdict(v: Verdict) -> str:
@@ -237,12 +239,12 @@ def table(rows: list[Row]) -> pd.DataFrame:
     return pd.DataFrame([{
         "Quantity": f"{r.claim.quantity} ({r.claim.where})",
         "Report": show(r.claim, r.claim.stated),
-        "This build": _cell(r.claim, r.build)
+        f"This build: {data_of(rows, 'build')}": _cell(r.claim, r.build)
         + (f" [{r.build.record.profile}{'' if r.full_scale else ', scaled down'}]"
            if r.build.record else ""),
         "Difference": _diff(r.claim, r.build),
         "Verdict": verdict(r.verdict),
-        "Recorded GPU run": _cell(r.claim, r.recorded),
+        f"Recorded GPU run: {data_of(rows, 'recorded')}": _cell(r.claim, r.recorded),
         "GPU difference": _diff(r.claim, r.recorded),
     } for r in rows])
 
@@ -256,6 +258,7 @@ def provenance(profile: str | None = None, build_dir=None, recorded_dir=None) ->
                "experiment": name}
         if isinstance(rec, Record):
             row.update(profile=rec.profile, full_scale=rec.full_scale, runs=len(rec.runs),
+                       data=rec.data_label,
                        device=rec.device + (f" ({g})" if (g := rec.versions.get("gpu")) else ""),
                        date=rec.date[:10], commit=(rec.commit or "")[:10],
                        minutes=round(rec.wall_time / 60, 1), torch=rec.versions.get("torch"))
@@ -288,11 +291,9 @@ def summary(rows: list[Row]) -> list[str]:
         out.append("These differ: " + "; ".join(
             f"{r.claim.quantity} ({_diff(r.claim, r.build) or r.verdict.reason})"
             for r in differ) + ".")
-    if scaled:
-        out.append(f"{len(scaled)} rows ran scaled down and are shown, not judged: "
-                   f"{names(scaled)}.")
-    if missing:
-        out.append(f"No value in this build: {names(missing)}.")
-    if gone := [r for r in rows if not r.recorded.found]:
-        out.append(f"No recorded GPU value for: {names(gone)}.")
+    for rs, text in ((scaled, "Ran scaled down, so shown but not judged"),
+                     (missing, "No value in this build"),
+                     ([r for r in rows if not r.recorded.found], "No recorded GPU value")):
+        if rs:
+            out.append(f"{text}: {names(rs)}.")
     return out

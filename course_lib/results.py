@@ -67,6 +67,7 @@ class Record:
     versions: dict = field(default_factory=dict)
     commit: str | None = None
     date: str = ""
+    data: dict = field(default_factory=dict)  # data.fingerprint of what it trained on
     schema: int = SCHEMA
     memory: dict = field(default_factory=dict, repr=False)  # large arrays, never written
 
@@ -77,6 +78,11 @@ class Record:
     @property
     def full_scale(self) -> bool:
         return profiles.full_scale(self.settings)
+
+    @property
+    def data_label(self) -> str:
+        """Which data it trained on: ``offline JPEG rebuild (c67ad0c5efe6)``."""
+        return f"{self.data.get('kind', 'unknown data')} ({self.data.get('hash', '?')})"
 
     def select(self, **match) -> list[Run]:
         """The runs whose ``variant`` or ``info`` entries equal ``match``, in recorded order."""
@@ -177,10 +183,12 @@ def load(experiment: str, profile: str, directory=None) -> Record | None:
 
 
 def make_record(settings: profiles.Settings, experiment: str, runs: list[Run], device,
-                wall_time: float, directory=None, **info) -> Record:
-    """A runner's last line: the record of its runs, written, and returned."""
+                wall_time: float, directory=None, data=None, **info) -> Record:
+    """A runner's last line: the record of its runs on ``data`` (a CIFAR10), written, and
+    returned."""
     record = Record(experiment, settings, runs, str(device), wall_time, info, _versions(),
-                    _commit(), _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                    _commit(), _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    dict(getattr(data, "fingerprint", None) or {}))
     save(record, directory)
     return record
 

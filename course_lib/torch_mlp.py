@@ -229,7 +229,7 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
                     train_numpy_mlp_from_torch(data, settings, seed, init, show_progress)
                 run.variant = f"{framework}/{init}"
                 runs.append(run)
-    return make_record(settings, "torch_mlp", runs, device, time.perf_counter() - start)
+    return make_record(settings, "torch_mlp", runs, device, time.perf_counter() - start, data=data)
 
 
 #: The BatchNorm demo (chapter 05): variant name -> BatchNorm class after the hidden layer.
@@ -266,4 +266,5 @@ def run_batchnorm_demo(settings, data, device=None, show_progress: bool = True) 
             run = fit(model, opt, data, settings, settings.seed, device, variant, show_progress)
         run.variant = variant
         runs.append(run)
-    return make_record(settings, "batchnorm_demo", runs, device, time.perf_counter() - start)
+    return make_record(settings, "batchnorm_demo", runs, device, time.perf_counter() - start,
+                       data=data)

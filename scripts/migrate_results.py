@@ -1,6 +1,6 @@
 """Migrate records of the first format (no ``schema`` field) to :class:`course_lib.results.Record`.
 
-    python scripts/migrate_results.py results/paper [more folders ...]
+    python scripts/migrate_results.py [--data PROVENANCE_JSON] results/paper [more folders ...]
 
 Each folder holds one profile's ``<experiment>.json`` files. Device, date, commit, versions,
 wall times, settings and every curve are kept. Two pairs of old experiments become one each:
@@ -8,15 +8,19 @@ wall times, settings and every curve are kept. Two pairs of old experiments beco
 ``torch_mlp`` + ``init_ablation`` (``torch_mlp``'s runs *are* the ablation's
 ``pytorch/pytorch`` runs; this is checked). Fields that the new records derive
 (``test_accuracy_at_step_1000``) are dropped. A folder already migrated is left as it is.
+
+Records made before the loader fingerprinted its data say nothing about it. ``--data`` names
+the ``cifar-10-provenance.json`` of the copy they were trained on; every record of the
+folders without a fingerprint gets that copy's kind and hash (see course_lib.data).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
-from course_lib import profiles, results
+from course_lib import data, profiles, results
 from course_lib.results import Record, Run
 
 RUN_FIELDS = ("seed", "final", "best", "curves", "wall_time", "variant")
@@ -43,6 +47,20 @@ def record_of(old: dict, experiment: str, runs: list[Run], settings: dict, **inf
                                             **{k: v for k, v in settings.items() if k in known}),
                   runs, old["device"], old["wall_time"], info, old.get("versions", {}),
                   old.get("commit"), old.get("date", ""))
+
+
+def add_data(folder: Path, provenance: Path) -> list[str]:
+    """Give every record of ``folder`` without a data fingerprint the one of ``provenance``."""
+    stated = json.loads(provenance.read_text())
+    fingerprint = {"kind": stated["source"], "hash": data.combined_hash(stated["sha256"]),
+                   "note": f"added by scripts/migrate_results.py from {provenance.name}"}
+    done = []
+    for path in sorted(folder.glob("*.json")):
+        record = results.Record.from_json(path.read_text(), path)
+        if not record.data:
+            record.data = fingerprint
+            done.append(save(record, folder))
+    return done
 
 
 def migrate(folder: Path) -> list[str]:
@@ -90,5 +108,11 @@ def save(record: Record, folder: Path) -> str:
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:] or [str(results.RECORDED_DIR / "paper")]:
-        print(arg, "migrated:", ", ".join(migrate(Path(arg))) or "nothing to do")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folders", nargs="*", type=Path, default=[results.RECORDED_DIR / "paper"])
+    ap.add_argument("--data", type=Path, help="cifar-10-provenance.json of the records' data")
+    args = ap.parse_args()
+    for folder in args.folders:
+        print(folder, "migrated:", ", ".join(migrate(folder)) or "nothing to do")
+        if args.data:
+            print(folder, "data added:", ", ".join(add_data(folder, args.data)) or "none")

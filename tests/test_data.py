@@ -1,6 +1,7 @@
 """The CIFAR-10 loader on small data in the official binary layout."""
 
 import hashlib
+import json
 import os
 import time
 import urllib.error
@@ -100,7 +101,9 @@ def test_archive_extracts_only_expected_members(small_layout, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [*data.TRAIN_FILES, data.TEST_FILE, data.META_FILE])
     assert not (tmp_path / "evil.txt").exists()
-    assert [p.name for p in target.iterdir()] == [data.FOLDER]  # no temporary left
+    # no temporary left: the data, and (the MD5 was checked) its provenance and hash cache
+    assert sorted(p.name for p in target.iterdir()) == \
+        [".cifar-10-sha256-cache.json", data.FOLDER, data.PROVENANCE]
 
 
 def test_wrong_md5_is_a_clear_error(small_layout, tmp_path):
@@ -173,7 +176,15 @@ def test_download_checks_md5_and_installs(monkeypatch, small_layout, tmp_path):
     folder = data.download(target, md5=data.MD5)
     raw = data.load_raw(target, download_if_missing=False)
     np.testing.assert_array_equal(raw["x_test"], arrays[data.TEST_FILE][0])
-    assert [p.name for p in target.iterdir()] == [folder.name]
+    assert sorted(p.name for p in target.iterdir()) == \
+        sorted([folder.name, data.PROVENANCE, ".cifar-10-sha256-cache.json"])
+    # the verified archive is named official, with every file's sha256 beside the data
+    assert raw["fingerprint"]["kind"] == data.OFFICIAL
+    stated = json.loads((target / data.PROVENANCE).read_text())
+    assert stated["archive_md5"] == data.MD5
+    assert stated["sha256"][data.TEST_FILE] == hashlib.sha256(
+        (folder / data.TEST_FILE).read_bytes()).hexdigest()
+    assert raw["fingerprint"]["hash"] == data.combined_hash(stated["sha256"])
 
 
 def test_data_root_from_environment(monkeypatch, tmp_path):
@@ -350,3 +361,67 @@ def test_empty_root_variable_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(data.ENV_VAR, "  ")
     with pytest.raises(data.DataError, match=f"{data.ENV_VAR} is set but empty"):
         data.load_cifar10(download_if_missing=False)
+
+
+# --- which data: the fingerprint ------------------------------------------------------------
+
+def write_provenance(root, source="offline JPEG rebuild"):
+    """What ../shared/datasets/cifar10/build.py leaves beside the data it writes."""
+    folder = root / data.FOLDER
+    sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    (root / data.PROVENANCE).write_text(json.dumps({"source": source, "sha256": sha}))
+    return sha
+
+
+def test_offline_rebuild_is_named_and_a_modified_one_is_not_trusted(small_layout):
+    root, _ = small_layout
+    sha = write_provenance(root)
+    cifar = data.load_cifar10(root, download_if_missing=False)
+    assert cifar.fingerprint["kind"] == "offline JPEG rebuild"
+    assert cifar.fingerprint["hash"] == data.combined_hash(sha)
+    assert cifar.subset(10, 5).fingerprint == cifar.fingerprint  # what a runner records
+    assert cifar.split_validation(5)[0].fingerprint == cifar.fingerprint
+
+    def change_a_pixel(records):
+        records[3, 100] ^= 1
+    rewrite(root / data.FOLDER / "data_batch_3.bin", change_a_pixel)
+    changed = data.load_cifar10(root, download_if_missing=False).fingerprint
+    assert changed["kind"] == data.UNVERIFIED and changed["hash"] != cifar.fingerprint["hash"]
+    assert changed["note"] == f"modified since {data.PROVENANCE} was written: data_batch_3.bin"
+
+
+def test_a_copy_without_provenance_is_unverified_but_named_by_its_hash(small_layout):
+    root, _ = small_layout
+    first = data.load_raw(root, download_if_missing=False)["fingerprint"]
+    assert first["kind"] == data.UNVERIFIED and len(first["hash"]) == 12
+    assert data.load_raw(root, download_if_missing=False)["fingerprint"] == first
+    (root / data.PROVENANCE).write_text("{not json")
+    broken = data.load_raw(root, download_if_missing=False)["fingerprint"]
+    assert broken["kind"] == data.UNVERIFIED and "cannot be read" in broken["note"]
+
+
+def test_hashes_are_cached_on_size_and_mtime(small_layout, monkeypatch):
+    root, _ = small_layout
+    folder = root / data.FOLDER
+    first = data.file_hashes(folder)
+    hashed = []
+    real = data._md5
+    monkeypatch.setattr(data, "_md5", lambda path, algorithm="md5": hashed.append(path.name)
+                        or real(path, algorithm))
+    assert data.file_hashes(folder) == first and hashed == []  # all from the cache
+    path = folder / data.TEST_FILE
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert data.file_hashes(folder) == first and hashed == [data.TEST_FILE]
+
+
+def test_records_carry_the_fingerprint(small_layout, tmp_path):
+    from course_lib import profiles, results
+
+    root, _ = small_layout
+    write_provenance(root)
+    cifar = data.load_cifar10(root, download_if_missing=False)
+    record = results.make_record(profiles.settings("numpy_mlp", "smoke"), "numpy_mlp", [],
+                                 "cpu", 0.0, tmp_path, data=cifar.subset(20, 10))
+    back = results.load("numpy_mlp", "smoke", tmp_path)
+    assert back.data == record.data == cifar.fingerprint
+    assert back.data_label == f"offline JPEG rebuild ({cifar.fingerprint['hash']})"

@@ -1,6 +1,7 @@
 """course_lib.reproduction on synthetic records written to temporary folders."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,9 +23,13 @@ def make_run(seed, final_acc, acc_by_step=None, variant="", **info):
                1.0, variant, info)
 
 
-def write(experiment, runs, profile="cpu", directory=None, device="cpu", **info):
+#: The report's data: verdicts on it need no remark about the data.
+OFFICIAL = SimpleNamespace(fingerprint={"kind": "official", "hash": "0123456789ab"})
+
+
+def write(experiment, runs, profile="cpu", directory=None, device="cpu", data=OFFICIAL, **info):
     return results.make_record(profiles.settings(experiment, profile), experiment, runs, device,
-                               60.0, directory, **info)
+                               60.0, directory, data=data, **info)
 
 
 @pytest.fixture
@@ -38,6 +43,11 @@ def dirs(tmp_path, monkeypatch):
 
 def rows_by_key(rows):
     return {row.claim.key: row for row in rows}
+
+
+def column(table, start):
+    """A column of the table by the start of its name (the names carry the data's identity)."""
+    return table[next(c for c in table.columns if c.startswith(start))]
 
 
 def numpy_runs(final=(0.466, 0.470, 0.462), at_1000=(0.488, 0.480, 0.484), peak=1000):
@@ -60,7 +70,7 @@ def test_missing_everything_is_not_run(dirs):
     for row in rows:
         assert row.verdict == reproduction.Verdict(None, "not run")
     table = reproduction.table(rows)
-    assert list(table["This build"]) == ["not run"] * len(CLAIMS)
+    assert list(column(table, "This build")) == ["not run"] * len(CLAIMS)
     text = " ".join(reproduction.summary(rows))
     assert "No value in this build" in text and "No recorded GPU value" in text
 
@@ -111,7 +121,7 @@ def test_cnn_variants_mean_best_and_scaled_profile(dirs):
     # the cpu profile scales the CNN down: shown, not judged
     assert rows["cnn_mean"].verdict == reproduction.Verdict(None, "scaled down")
     assert not rows["cnn_mean"].full_scale
-    assert "scaled down" in reproduction.table(list(rows.values()))["This build"][8]
+    assert "scaled down" in column(reproduction.table(list(rows.values())), "This build")[8]
     assert "not judged" in " ".join(reproduction.summary(list(rows.values())))
 
 
@@ -124,7 +134,7 @@ def test_recorded_gpu_results_fill_their_columns(dirs):
     row = rows_by_key(rows)["cnn_mean"]
     assert row.recorded.found and row.recorded.record.profile == "paper"
     table = reproduction.table(rows)
-    assert table["Recorded GPU run"][8].startswith("77.0% ± ")
+    assert column(table, "Recorded GPU run")[8].startswith("77.0% ± ")
     assert table["GPU difference"][8] == "+0.0 pp"
     assert row.build.value is None  # nothing in this build
     prov = reproduction.provenance(recorded_dir=recorded)
@@ -224,3 +234,26 @@ def test_records_of_the_real_experiments_are_understood(dirs):
         chosen["selected_by_validation"]["config"]
     assert all(r.verdict.reason == "scaled down" for r in rows.values()
                if r.claim.kind == "accuracy" and r.claim.reduce == "mean")
+
+
+def test_every_column_names_its_data_and_verdicts_say_when_data_differ(dirs):
+    build, recorded = dirs
+    jpeg = {"kind": "offline JPEG rebuild", "hash": "c67ad0c5efe6"}
+    write("numpy_mlp", numpy_runs(), data=SimpleNamespace(fingerprint=jpeg))
+    record = write("numpy_mlp", numpy_runs(), profile="paper", directory=recorded)
+    rows = reproduction.compare(recorded_dir=recorded)
+    table = reproduction.table(rows)
+    assert "This build: offline JPEG rebuild (c67ad0c5efe6)" in table.columns
+    assert "Recorded GPU run: official (0123456789ab)" in table.columns
+    note = reproduction.data_note(rows)
+    assert "come from different data" in note and "not the official one" in note
+    assert rows_by_key(rows)["numpy_final"].verdict.reason == \
+        "agrees, on offline JPEG rebuild data"
+    prov = reproduction.provenance(recorded_dir=recorded)
+    assert set(prov["data"].dropna()) == {"offline JPEG rebuild (c67ad0c5efe6)",
+                                          "official (0123456789ab)"}
+    # the same data in both columns: only the difference to the report's data remains
+    record.data = jpeg
+    results.save(record, recorded)
+    note = reproduction.data_note(reproduction.compare(recorded_dir=recorded))
+    assert "come from different data" not in note and "not the official one" in note

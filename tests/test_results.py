@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from course_lib import profiles, results
+from course_lib import data, profiles, results
 from course_lib.results import Record, RecordError, Run
 
 
@@ -145,10 +145,16 @@ def test_migration_keeps_every_number(tmp_path):
                                                         **common)))
     (old / "numpy_mlp_lr.json").write_text(json.dumps(dict(experiment="numpy_mlp_lr", runs=lr,
                                                            **common)))
+    provenance = tmp_path / "cifar-10-provenance.json"
+    sha = {"data_batch_1.bin": "ab" * 32, "test_batch.bin": "cd" * 32}
+    provenance.write_text(json.dumps({"source": "offline JPEG rebuild", "sha256": sha}))
     script = results._REPO / "scripts" / "migrate_results.py"
-    out = subprocess.run([sys.executable, str(script), str(old)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(script), str(old), "--data", str(provenance)],
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     record = results.load("numpy_mlp", "paper", tmp_path)
+    assert record.data["kind"] == "offline JPEG rebuild"
+    assert record.data["hash"] == data.combined_hash(sha)
     assert [(r.seed, r.final["test_accuracy"], r.info["learning_rate"]) for r in record.runs] \
         == [(0, 0.4, 1e-3), (1, 0.5, 1e-3), (0, 0.3, 2e-3)]
     assert (record.device, record.versions, record.commit, record.date, record.wall_time) == \
