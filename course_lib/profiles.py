@@ -40,7 +40,9 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class NumpyMLP(Settings):
+class TorchMLP(Settings):
+    """Section 2: section 1.2's MLP and settings, trained in PyTorch (and the ablation)."""
+
     n_hidden: tuple = report.MLP_HIDDEN
     batch_size: int = report.MLP_BATCH_SIZE
     learning_rate: float = report.MLP_LEARNING_RATE
@@ -49,19 +51,13 @@ class NumpyMLP(Settings):
     train_avg: int = 10
     init_std: float = report.MLP_INIT_STD
     seeds: tuple = (0, 1, 2, 3, 4)
-    compare_learning_rates: tuple = (report.MLP_LEARNING_RATE, report.TEMPLATE_LEARNING_RATE)
 
 
 @dataclass(frozen=True)
-class TorchMLP(Settings):
-    n_hidden: tuple = report.MLP_HIDDEN
-    batch_size: int = report.MLP_BATCH_SIZE
-    learning_rate: float = report.MLP_LEARNING_RATE
-    steps: int = report.MLP_STEPS
-    eval_every: int = report.MLP_EVAL_EVERY
-    train_avg: int = 10
-    init_std: float = report.MLP_INIT_STD
-    seeds: tuple = (0, 1, 2, 3, 4)
+class NumpyMLP(TorchMLP):
+    """Section 1.2: the same settings in NumPy, and a comparison of learning rates."""
+
+    compare_learning_rates: tuple = (report.MLP_LEARNING_RATE, report.TEMPLATE_LEARNING_RATE)
 
 
 @dataclass(frozen=True)

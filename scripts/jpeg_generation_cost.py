@@ -16,7 +16,8 @@ rebuild) with its standard error and a paired t-test (course_lib.stats).
     python scripts/jpeg_generation_cost.py OUT_DIR [--cnn] [--seeds N]
 
 Writes OUT_DIR/jpeg2/ (the re-encoded copy), OUT_DIR/results/ (the records) and prints and
-writes OUT_DIR/jpeg_generation_cost.json. Needs Pillow (matplotlib depends on it).
+writes OUT_DIR/jpeg_generation_cost.json; a copy of that file in results/ is what chapter 07
+cites. Needs Pillow (matplotlib depends on it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import dataclasses
 import io
 import json
 import os
+import platform
 import time
 from pathlib import Path
 
@@ -111,7 +113,11 @@ def main() -> None:
             finals[copy] = record.finals(**match)
             print(f"{name} on {copy}: {time.perf_counter() - t:.0f} s", flush=True)
         report.append(compare(name, finals["rebuild"], finals["jpeg2"]))
-    (args.out / "jpeg_generation_cost.json").write_text(json.dumps(report, indent=1))
+    summary = dict(results=report, copies={k: v.fingerprint for k, v in copies.items()},
+                   device=profiles.default_device(), date=time.strftime("%Y-%m-%d"),
+                   machine=f"{platform.processor() or platform.machine()}, "
+                           f"{os.cpu_count()} cores")
+    (args.out / "jpeg_generation_cost.json").write_text(json.dumps(summary, indent=1))
     print(f"all done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
