@@ -308,9 +308,8 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
     def evaluate(with_test: bool) -> dict:
         metrics = {}
         for name, x, y in (("validation", x_val, y_val), ("test", x_test, y_test)):
-            k = sum(len(s.ids) for s in stacks)
             loss, acc = (map(np.concatenate, zip(*(evaluate_stack(s, x, y) for s in stacks)))
-                         if name == "validation" or with_test else (np.full(k, np.nan),) * 2)
+                         if name == "validation" or with_test else (None, None))
             metrics.update({f"{name}_loss": loss, f"{name}_accuracy": acc})
         return metrics
 

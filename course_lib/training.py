@@ -43,20 +43,22 @@ class Curves:
 
     def add_eval(self, step: int, **metrics) -> None:
         self.eval["step"].append(int(step))
-        for name, value in metrics.items():
-            self.eval.setdefault(name, []).append(np.asarray(value, dtype=np.float64).ravel())
+        for name, value in metrics.items():  # None: not measured (a new metric: not before)
+            self.eval.setdefault(name, [None] * (len(self.eval["step"]) - 1)).append(
+                None if value is None else np.asarray(value, dtype=np.float64).ravel())
 
     def extend(self, other: Curves, k: int) -> None:
         """Append model ``k`` of ``other`` (a later stretch of training) to these curves."""
         for mine, theirs in ((self.train, other.train), (self.eval, other.eval)):
+            before = len(mine["step"])
             for key, values in theirs.items():
-                mine.setdefault(key, []).extend(v if key == "step" else v[k:k + 1]
-                                                for v in values)
+                mine.setdefault(key, [None] * before).extend(
+                    v if key == "step" or v is None else v[k:k + 1] for v in values)
 
     def of(self, k: int = 0) -> dict:
         """Model ``k``'s curves as plain lists of floats (``None`` where not measured)."""
         def column(values):
-            return [None if np.isnan(v[k]) else float(v[k]) for v in values]
+            return [None if v is None else float(v[k]) for v in values]
         return {"train": {key: v if key == "step" else column(v)
                           for key, v in self.train.items()},
                 "eval": {key: v if key == "step" else column(v)

@@ -54,7 +54,7 @@ def test_window_since_last_evaluation_and_continued_training():
     first = train(step, lambda t: {"validation_accuracy": np.array([t, -t], float)},
                   steps=4, eval_every=None, train_avg=None, show_progress=False)
     later = train(step, lambda t: {"validation_accuracy": np.array([t, -t], float),
-                                   "test_accuracy": np.array([np.nan, 0.7])},
+                                   "test_accuracy": None},
                   steps=10, eval_every=None, train_avg=None, first=5, show_progress=False)
     merged = Curves()
     merged.extend(first.curves, 1)
@@ -62,7 +62,11 @@ def test_window_since_last_evaluation_and_continued_training():
     c = merged.of(0)
     assert c["train"]["step"] == [4, 10] and c["train"]["loss"] == [25.0, 75.0]
     assert c["eval"]["validation_accuracy"] == [-4.0, -10.0]
-    assert later.curves.of(0)["eval"]["test_accuracy"] == [None]  # NaN: not measured
+    assert later.curves.of(0)["eval"]["test_accuracy"] == [None]  # not measured
+    assert c["eval"]["test_accuracy"] == [None, None]  # a metric that appears late is aligned
+    diverged = train(lambda t: (float("nan"), 0.0), lambda t: {"test_loss": float("nan")},
+                     steps=2, eval_every=None, train_avg=1, show_progress=False).curves.of(0)
+    assert np.isnan(diverged["train"]["loss"]).all() and np.isnan(diverged["eval"]["test_loss"])
 
 
 def test_summarize_skips_unmeasured_points_and_needs_an_evaluation():
@@ -70,3 +74,11 @@ def test_summarize_skips_unmeasured_points_and_needs_an_evaluation():
     assert summarize(c)[1] == {"test_accuracy": 0.2, "step": 10}
     with pytest.raises(ValueError, match="no evaluation"):
         summarize({"train": {"step": []}, "eval": {"step": []}})
+
+
+def test_a_metric_first_measured_later_stays_aligned_with_its_steps():
+    c = Curves()
+    c.add_eval(1, test_accuracy=0.1)
+    c.add_eval(2, test_accuracy=0.2, validation_accuracy=0.3)
+    assert c.of()["eval"] == {"step": [1, 2], "test_accuracy": [0.1, 0.2],
+                              "validation_accuracy": [None, 0.3]}
