@@ -232,7 +232,8 @@ def test_records_of_the_real_experiments_are_understood(dirs):
     assert rows["grid_config_test"].build.value == chosen["selected_by_test"]["config"]
     assert records["mlp_best"].runs[0].info["config"] == \
         chosen["selected_by_validation"]["config"]
-    assert all(r.verdict.reason == "scaled down" for r in rows.values()
+    # tiny_cifar has no fingerprint: every verdict says its data is unknown
+    assert all(r.verdict.reason == "scaled down, on unknown data" for r in rows.values()
                if r.claim.kind == "accuracy" and r.claim.reduce == "mean")
 
 
