@@ -147,16 +147,6 @@ def evaluate(model: ConvNet, x: torch.Tensor, y: torch.Tensor, batch_size: int =
     return loss.cpu().numpy(), acc.cpu().numpy(), probs
 
 
-def _batch_indices(n: int, batch_size: int, seeds: list[int], steps: int) -> np.ndarray:
-    """``[steps, G, B]``: the mini-batch indices of every step, each seed its own sampler."""
-    out = np.empty((steps, len(seeds), batch_size), dtype=np.int64)
-    for g, seed in enumerate(seeds):
-        sampler = BatchSampler(n, batch_size, seed=seed)
-        for step in range(steps):
-            out[step, g] = sampler.next_indices()
-    return out
-
-
 def _eval_subset(n_test: int, eval_size: int | None) -> np.ndarray | None:
     """A fixed (seed 0) subset of the test set for intermediate evaluations; ``None``: all."""
     if eval_size is None or eval_size >= n_test:
@@ -188,11 +178,11 @@ def train_convnets(data, settings, seeds: list[int], batch_norm: bool = True,
     subset = _eval_subset(len(data.y_test), settings.eval_size)
     sub = None if subset is None else torch.as_tensor(subset).to(device)
     x_eval, y_eval = (x_test, y_test) if sub is None else (x_test[sub], y_test[sub])
-    indices = torch.as_tensor(_batch_indices(len(data.y_train), B, seeds, steps)).to(device)
+    samplers = [BatchSampler(len(data.y_train), B, seed=s) for s in seeds]  # one per seed
     final_probs = []
 
     def step(t):
-        idx = indices[t - 1]                                           # [G, B]
+        idx = torch.from_numpy(np.stack([s.next_indices() for s in samplers])).to(device)  # [G, B]
         xb = x_train[idx.T].flatten(1, 2).contiguous(memory_format=fmt)  # [B, G*3, 32, 32]
         yb = y_train[idx.T]                                            # [B, G]
         logits = model(xb).view(B, G, -1)
