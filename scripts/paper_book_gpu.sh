@@ -66,7 +66,7 @@ run() {
   export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1
   export COURSE_COMMIT=${COURSE_COMMIT:-$(cat .carry/COMMIT 2>/dev/null || true)}
   export COURSE_PROFILE=${COURSE_PROFILE:-paper}  # smoke: a quick rehearsal of the script
-  export COURSE_RESULTS=$PWD/_results/$COURSE_PROFILE
+  unset COURSE_RESULTS  # the records go to _results/$COURSE_PROFILE/
   {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     python3 -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__,
