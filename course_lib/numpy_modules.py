@@ -67,7 +67,7 @@ def cross_entropy(probs: np.ndarray, targets: np.ndarray) -> float:
 
 def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``dL/dx = -t / x`` (eq. 3) [eq-ce-grad] for each sample, divided by ``B`` because
-    the loss is the batch mean [eq-batch-loss]."""
+    the loss is the batch mean [eq-minibatch-loss]."""
     _check_probabilities(probs, targets)
     return -targets / probs / len(probs)
 
@@ -116,7 +116,7 @@ class LinearModule:
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Store ``dL/dW = dout^T x`` and ``dL/db = sum of dout's rows`` (eqs. 35, 38 summed
-        over the batch) [eq-batch-linear], return ``dL/dx = dout W``.
+        over the batch) [eq-minibatch-linear], return ``dL/dx = dout W``.
 
         ``input_grad=False`` skips ``dL/dx`` (and returns ``None``): the first layer's input
         is the data, whose gradient nothing uses.
