@@ -106,9 +106,19 @@ def welch_test(a: Iterable[float], b: Iterable[float]) -> Difference:
     sa, sb = summarize(a), summarize(b)
     for s in (sa, sb):
         s._need_spread("Welch's test")
-    se = math.sqrt(sa.se**2 + sb.se**2)
-    df = se**4 / (sa.se**4 / (sa.n - 1) + sb.se**4 / (sb.n - 1)) if se else math.nan
-    return _difference(sa.mean - sb.mean, se, df)
+    return welch_from_moments(sa.mean, sa.std, sa.n, sb.mean, sb.std, sb.n)
+
+
+def welch_from_moments(mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: float,
+                       n_b: int) -> Difference:
+    """Welch's test from each side's mean, sample std and number of runs: for a mean that a
+    paper states as "mean ± std over n seeds" without its values."""
+    if min(n_a, n_b) < 2:
+        raise ValueError(f"Welch's test needs at least 2 runs a side, got {n_a} and {n_b}")
+    va, vb = std_a**2 / n_a, std_b**2 / n_b  # squared standard errors
+    se = math.sqrt(va + vb)
+    df = se**4 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1)) if se else math.nan
+    return _difference(mean_a - mean_b, se, df)
 
 
 def paired_test(a: Iterable[float], b: Iterable[float]) -> Difference:

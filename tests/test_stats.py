@@ -12,6 +12,7 @@ from course_lib.stats import (
     format_mean_se,
     paired_test,
     summarize,
+    welch_from_moments,
     welch_test,
 )
 
@@ -97,6 +98,19 @@ def test_welch_test_matches_scipy(a, b):
     assert (r.t, r.p, r.df) == (approx(ref.statistic), approx(ref.pvalue), approx(ref.df))
     assert r.diff == approx(np.mean(a) - np.mean(b))
     assert r.ci(0.9) == approx(tuple(ref.confidence_interval(0.9)))
+
+
+@pytest.mark.parametrize("n_b", [2, 10])
+def test_welch_from_moments_matches_scipy(n_b):
+    """A stated "mean ± std over n seeds" against our seeds, as scipy computes it from stats."""
+    a = SAMPLES[2]
+    r = welch_from_moments(np.mean(a), np.std(a, ddof=1), len(a), 0.48, 0.006, n_b)
+    ref = st.ttest_ind_from_stats(np.mean(a), np.std(a, ddof=1), len(a), 0.48, 0.006, n_b,
+                                  equal_var=False)
+    assert (r.t, r.p) == (approx(ref.statistic), approx(ref.pvalue))
+    assert r.se == approx(math.sqrt(np.var(a, ddof=1) / len(a) + 0.006**2 / n_b))
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        welch_from_moments(0.5, 0.01, 5, 0.48, 0.006, 1)
 
 
 @pytest.mark.parametrize("a", SAMPLES)
