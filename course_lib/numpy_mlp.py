@@ -155,15 +155,13 @@ def train_numpy_mlp(data, settings, seed: int = 0, learning_rate: float | None =
 
 
 def run(settings, data, device=None, show_progress: bool = True) -> Record:
-    """The report's section 1.2: every seed at ``settings.learning_rate``, and seed 0 at every
-    rate of ``settings.compare_learning_rates`` (a run already trained is not trained twice).
-    NumPy runs on the CPU."""
+    """The report's section 1.2: every seed at every rate of ``settings.compare_learning_rates``
+    (the report's ``settings.learning_rate`` first), so that rates are compared over the same
+    seeds. NumPy runs on the CPU."""
     results.check_writable(settings.profile)
     data = data.subset(settings.train_size, settings.test_size)
     start = time.perf_counter()
-    runs = [train_numpy_mlp(data, settings, seed, show_progress=show_progress)
-            for seed in settings.seeds]
-    for lr in settings.compare_learning_rates:
-        if not any(r.seed == 0 and r.info["learning_rate"] == lr for r in runs):
-            runs.append(train_numpy_mlp(data, settings, 0, lr, show_progress=show_progress))
+    rates = dict.fromkeys((settings.learning_rate, *settings.compare_learning_rates))
+    runs = [train_numpy_mlp(data, settings, seed, lr, show_progress=show_progress)
+            for lr in rates for seed in settings.seeds]
     return make_record(settings, "numpy_mlp", runs, "cpu", time.perf_counter() - start, data=data)

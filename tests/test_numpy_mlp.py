@@ -135,12 +135,12 @@ def test_run_records_every_seed_and_every_learning_rate(tmp_path, monkeypatch):
     record = numpy_mlp.run(settings, blobs(), show_progress=False)
     assert record.experiment == "numpy_mlp" and record.settings == settings
     assert record.profile == "smoke" and record.device == "cpu"
-    # the seeds at settings.learning_rate, then seed 0 at the other rate; seed 0 at 1e-3 is
-    # one of the seeds' runs, not trained twice
+    # every seed at settings.learning_rate, then every seed at the other rate (compared over
+    # the same seeds); no rate is trained twice
     assert [(r.seed, r.info["learning_rate"]) for r in record.runs] == [
-        (0, 1e-3), (1, 1e-3), (0, 2e-3)]
+        (0, 1e-3), (1, 1e-3), (0, 2e-3), (1, 2e-3)]
     assert [r.seed for r in record.select(learning_rate=1e-3)] == [0, 1]
-    assert [r.seed for r in record.select(learning_rate=2e-3)] == [0]
+    assert [r.seed for r in record.select(learning_rate=2e-3)] == [0, 1]
     assert record.finals(learning_rate=1e-3).shape == (2,)
     for run in record.runs:
         assert 0 <= run.final["test_accuracy"] <= 1 and run.final["step"] == 40
