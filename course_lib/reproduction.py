@@ -1,25 +1,22 @@
 """The report's numbers beside this build's and the recorded GPU run's (chapter 07).
 
 Each result the report states is a :class:`Claim` read from a typed record; :func:`compare`
-gives one :class:`Row` per claim with a :class:`Verdict` (data, not text). A record that
-cannot be read is reported with its path in its rows; the other rows still render.
-"""
+gives one :class:`Row` per claim with a :class:`Verdict` (:func:`judge`). A record that cannot
+be read is reported with its path in its rows; the other rows still render."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from . import profiles, report, results
+from . import profiles, report, results, stats
 from .data import OFFICIAL
 from .results import Record, RecordError
 
-#: How far (in seed standard deviations) a mean may be from the report's value to agree.
-AGREE_STD = 2.0
+LEVEL = 0.95  #: the level of every interval and test behind a verdict
 REPORT_DATA = OFFICIAL  #: the data the report trained on (a kind of data.fingerprint)
 
 
@@ -93,7 +90,8 @@ class Measured:
 
 @dataclass(frozen=True)
 class Verdict:
-    """``agrees``: True, False or None (not judged); ``reason``: why; ``distance``: in stds."""
+    """``agrees``: True, False or None (not judged); ``reason``: why, with the numbers behind it;
+    ``distance``: the gap in units of its yardstick (|t| of a test, or of a run's spread)."""
 
     agrees: bool | None
     reason: str
@@ -116,35 +114,48 @@ def point(claim: Claim, values: list) -> float:
 
 
 def difference(claim: Claim, m: Measured) -> float | None:
-    """Measured minus reported (a fraction for accuracies, steps for steps)."""
-    if not m.found or claim.kind == "config":
-        return None
-    return point(claim, m.value) - claim.stated.value
+    """Measured minus reported accuracy (steps are counted, configurations compared)."""
+    return point(claim, m.value) - claim.stated.value if m.found and claim.kind == "accuracy" \
+        else None
 
 
 def judge(claim: Claim, m: Measured, full_scale: bool) -> Verdict:
-    """Numbers agree when the report's value lies within :data:`AGREE_STD` seed standard
-    deviations of the course's mean (the report's own std when the course has one run);
-    configurations when every hyperparameter is the same. Scaled-down runs are not judged."""
+    """The course's statistical rules (:mod:`course_lib.stats`), at :data:`LEVEL`:
+
+    - the report's *single run* agrees when it lies inside the prediction interval of one new
+      run from the course's seeds (mean ± t·s·sqrt(1 + 1/n));
+    - the report's *mean over seeds* (with its std) agrees when Welch's test of the two means
+      does not reject equality: the yardstick is the standard error of their difference;
+    - a *step* is discrete and capped at the last step: the seeds are counted, not judged;
+    - a configuration agrees when every hyperparameter is the same.
+    Scaled-down runs, a best-of-seeds value and a value without a spread are not judged."""
     if not m.found:
         return Verdict(None, m.missing)
     if claim.kind == "config":
         same = m.value == claim.stated
-        return Verdict(same if full_scale else None,
-                       ("same configuration" if same else "different configuration")
-                       + ("" if full_scale else ", scaled-down search"))
+        return Verdict(same if full_scale else None, f"{'same' if same else 'different'} "
+                       f"configuration{'' if full_scale else ', scaled-down search'}")
     if not full_scale:
         return Verdict(None, "scaled down")
     if claim.reduce == "max":
         return Verdict(None, f"best of {len(m.value)} seeds")
-    spread = float(np.std(m.value, ddof=1)) if len(m.value) > 1 else claim.stated.std
-    if spread is None:
+    if claim.kind == "step":
+        last = m.record.settings.steps
+        return Verdict(None, f"{stats.count(m.value, claim.stated.value)} seeds at "
+                       f"{claim.stated.value:,.0f}, {stats.count(m.value, last)} at the last "
+                       f"step ({last:,})")
+    if len(m.value) < 2:
         return Verdict(None, "one run, no spread")
-    d = abs(difference(claim, m))
-    if spread == 0:
-        return Verdict(d == 0, "no spread over seeds")
-    z = d / spread
-    return Verdict(z <= AGREE_STD, "agrees" if z <= AGREE_STD else "differs", z)
+    s, ref, pct = stats.summarize(m.value), claim.stated, f"{100 * LEVEL:.0f}%"
+    if ref.seeds > 1 and ref.std is not None:  # a mean against a mean
+        t = stats.welch_from_moments(s.mean, s.std, s.n, ref.value, ref.std, ref.seeds)
+        ok = t.p >= 1 - LEVEL
+        return Verdict(ok, f"means {'agree' if ok else 'differ'}: {100 * t.diff:+.1f} ± "
+                       f"{100 * t.se:.1f} pp (s.e.), p = {t.p:.2g}", float(abs(t.t)))
+    c = stats.compare_to_value(s, ref.value, LEVEL)
+    lo, hi = (100 * v for v in c.interval)
+    return Verdict(c.inside, f"{'inside' if c.inside else 'outside'} the {pct} prediction "
+                   f"interval of one run, {lo:.1f}–{hi:.1f}%", float(abs(c.distance)))
 
 
 def load_all(profile: str, build_dir=None, recorded_dir=None) -> dict:
@@ -154,17 +165,15 @@ def load_all(profile: str, build_dir=None, recorded_dir=None) -> dict:
             return results.load(name, prof, folder)
         except RecordError as err:
             return err
-    recorded_dir = results.RECORDED_DIR if recorded_dir is None else recorded_dir
+    recorded = results.RECORDED_DIR if recorded_dir is None else recorded_dir
     return {(source, name): load(name, prof, folder) for source, prof, folder in
-            (("build", profile, build_dir), ("recorded", "paper", recorded_dir))
+            (("build", profile, build_dir), ("recorded", "paper", recorded))
             for name in profiles.EXPERIMENTS}
 
 
 def measure(claim: Claim, record: Record | RecordError | None) -> Measured:
-    if isinstance(record, RecordError):
-        return Measured(error=str(record))
-    if record is None:
-        return Measured()
+    if not isinstance(record, Record):  # a RecordError, or None: no record
+        return Measured(error=str(record)) if record else Measured()
     try:
         value = claim.read(record)  # a step that was not evaluated reads as None
         return Measured(None if isinstance(value, list) and None in value else value, record)
@@ -180,37 +189,33 @@ def compare(profile: str | None = None, build_dir=None, recorded_dir=None) -> li
         build = measure(c, records["build", c.experiment])
         verdict = judge(c, build, build.record is None or build.record.full_scale)
         if build.found and (kind := build.record.data.get("kind", "unknown")) != REPORT_DATA:
-            verdict = dataclasses.replace(verdict, reason=f"{verdict.reason}, on {kind} data")
+            verdict = replace(verdict, reason=f"{verdict.reason}, on {kind} data")
         rows.append(Row(c, build, measure(c, records["recorded", c.experiment]), verdict))
     return rows
 
 
 def show(claim: Claim, value) -> str:
-    """A stated or measured value as text: ``47.1% ± 0.4 (5 seeds)``, ``1,440``, a config."""
+    """A stated or measured value as text: ``47.1% ± 0.2 (s.e., 5 seeds)``, steps, a config."""
     if isinstance(value, dict):
         return (f"{value['first_hidden']} units, wd {value['weight_decay']:g}, dropout "
                 f"{value['dropout']:g}, lr {value['learning_rate']:.0e}")
     if isinstance(value, report.Stated):
-        std = "" if value.std is None else f" ± {100 * value.std:.1f}"
+        std = "" if value.std is None else f" ± {100 * value.std:.1f} (std, {value.seeds} seeds)"
         return f"{100 * value.value:.1f}%{std}" if claim.kind == "accuracy" \
             else f"{value.value:,.0f}"
-    fmt = (lambda v: f"{100 * v:.1f}%") if claim.kind == "accuracy" else (lambda v: f"{v:,.0f}")
+    if claim.kind == "step":  # discrete: every seed's value
+        return ", ".join(f"{v:,.0f}" for v in value)
     if claim.reduce == "max":
-        return f"{fmt(max(value))} (best of {len(value)})"
-    if len(value) == 1:
-        return f"{fmt(value[0])} (1 run)"
-    spread = fmt(np.std(value, ddof=1)).rstrip("%")
-    return f"{fmt(np.mean(value))} ± {spread} ({len(value)} seeds)"
+        return f"{100 * max(value):.1f}% (best of {len(value)})"
+    return stats.format_mean_se(value)
 
 
-def _cell(claim: Claim, m: Measured) -> str:
+def _cell(claim: Claim, m: Measured) -> str:  # a table cell
     return show(claim, m.value) if m.found else m.missing
 
 
 def _diff(claim: Claim, m: Measured) -> str:
-    d = difference(claim, m)
-    return "" if d is None else f"{100 * d:+.1f} pp" if claim.kind == "accuracy" \
-        else f"{d:+,.0f} steps"
+    return "" if (d := difference(claim, m)) is None else f"{100 * d:+.1f} pp"
 
 
 def data_of(rows: list[Row], source: str) -> str:
@@ -234,8 +239,6 @@ def data_note(rows: list[Row]) -> str:
 
 def table(rows: list[Row]) -> pd.DataFrame:
     """The comparison, one row per claim (chapter 07 shows it)."""
-    def verdict(v: Verdict) -> str:
-        return v.reason + ("" if v.distance is None else f" ({v.distance:.1f} std)")
     return pd.DataFrame([{
         "Quantity": f"{r.claim.quantity} ({r.claim.where})",
         "Report": show(r.claim, r.claim.stated),
@@ -243,7 +246,7 @@ def table(rows: list[Row]) -> pd.DataFrame:
         + (f" [{r.build.record.profile}{'' if r.full_scale else ', scaled down'}]"
            if r.build.record else ""),
         "Difference": _diff(r.claim, r.build),
-        "Verdict": verdict(r.verdict),
+        "Verdict": r.verdict.reason,
         f"Recorded GPU run: {data_of(rows, 'recorded')}": _cell(r.claim, r.recorded),
         "GPU difference": _diff(r.claim, r.recorded),
     } for r in rows])
@@ -257,10 +260,10 @@ def provenance(profile: str | None = None, build_dir=None, recorded_dir=None) ->
         row = {"source": "this build" if source == "build" else "recorded GPU run",
                "experiment": name}
         if isinstance(rec, Record):
+            gpu = f" ({g})" if (g := rec.versions.get("gpu")) else ""
             row.update(profile=rec.profile, full_scale=rec.full_scale, runs=len(rec.runs),
-                       data=rec.data_label,
-                       device=rec.device + (f" ({g})" if (g := rec.versions.get("gpu")) else ""),
-                       date=rec.date[:10], commit=(rec.commit or "")[:10],
+                       data=rec.data_label, device=rec.device + gpu, date=rec.date[:10],
+                       commit=(rec.commit or "")[:10],
                        minutes=round(rec.wall_time / 60, 1), torch=rec.versions.get("torch"))
         else:
             row["profile"] = str(rec) if rec else "not run"
@@ -279,20 +282,18 @@ def summary(rows: list[Row]) -> list[str]:
         return "; ".join(r.claim.quantity for r in rs)
     agree = [r for r in rows if r.verdict.agrees is True]
     differ = [r for r in rows if r.verdict.agrees is False]
-    scaled = [r for r in rows if r.build.found and not r.full_scale]
-    missing = [r for r in rows if not r.build.found]
     out = []
     if agree or differ:
         out.append(f"Of the {len(agree) + len(differ)} rows this build could judge at the "
-                   f"report's scale, {len(agree)} agree with the report (within {AGREE_STD:g} "
-                   f"seed standard deviations, or the same configuration)"
-                   + (f": {names(agree)}." if agree else "."))
+                   f"report's scale, {len(agree)} agree with the report (by the rules above, "
+                   f"at the {100 * LEVEL:.0f}% level)" + (f": {names(agree)}." if agree else "."))
     if differ:
         out.append("These differ: " + "; ".join(
             f"{r.claim.quantity} ({_diff(r.claim, r.build) or r.verdict.reason})"
             for r in differ) + ".")
-    for rs, text in ((scaled, "Ran scaled down, so shown but not judged"),
-                     (missing, "No value in this build"),
+    for rs, text in (([r for r in rows if r.build.found and not r.full_scale],
+                      "Ran scaled down, so shown but not judged"),
+                     ([r for r in rows if not r.build.found], "No value in this build"),
                      ([r for r in rows if not r.recorded.found], "No recorded GPU value")):
         if rs:
             out.append(f"{text}: {names(rs)}.")

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
 from course_lib import data, profiles, reproduction, results
 from course_lib.reproduction import CLAIMS
@@ -81,11 +82,15 @@ def test_numpy_mlp_rows_use_only_the_main_learning_rate(dirs):
     rows = rows_by_key(reproduction.compare(recorded_dir=recorded))
     assert rows["numpy_final"].build.value == [0.466, 0.470, 0.462]
     assert rows["numpy_step1000"].build.value[0] == pytest.approx(0.488)
-    assert rows["numpy_final"].verdict.agrees is True  # the report's 46.6% is within 2 std
-    assert rows["numpy_final"].verdict.reason == "agrees"
+    # the report's one run, 46.6%, inside the 95% prediction interval of one run of ours
+    assert rows["numpy_final"].verdict.agrees is True
+    assert rows["numpy_final"].verdict.reason.startswith(
+        "inside the 95% prediction interval of one run, ")
     assert rows["numpy_final"].full_scale
     assert rows["numpy_peak_step"].build.value == [1000, 1000, 1000]
-    assert rows["numpy_peak_step"].verdict.agrees is True
+    # a step is discrete and capped: counted, not judged
+    assert rows["numpy_peak_step"].verdict == reproduction.Verdict(
+        None, "3 of 3 seeds at 1,000, 0 of 3 at the last step (1,500)")
 
 
 def test_a_value_far_from_the_report_differs(dirs):
@@ -93,11 +98,50 @@ def test_a_value_far_from_the_report_differs(dirs):
     write("numpy_mlp", numpy_runs(final=(0.50, 0.51, 0.505), peak=1500))
     rows = rows_by_key(reproduction.compare(recorded_dir=recorded))
     assert rows["numpy_final"].verdict.agrees is False
-    assert rows["numpy_final"].verdict.distance > reproduction.AGREE_STD
+    assert rows["numpy_final"].verdict.reason.startswith("outside the 95% prediction interval")
     assert rows["numpy_peak_step"].build.value == [1500, 1500, 1500]
-    assert rows["numpy_peak_step"].verdict.agrees is False
-    assert reproduction.table(list(rows.values()))["Difference"][0] == "+4.9 pp"
+    assert rows["numpy_peak_step"].verdict.reason.startswith("0 of 3 seeds at 1,000, 3 of 3 at")
+    table = reproduction.table(list(rows.values()))
+    assert table["Difference"][0] == "+4.9 pp" and table["Difference"][2] == ""  # no step gap
     assert "These differ" in " ".join(reproduction.summary(list(rows.values())))
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_a_single_run_is_judged_by_the_prediction_interval_of_one_run(dirs, n):
+    """The report's one run agrees exactly when it lies in mean ± t·s·sqrt(1 + 1/n) (scipy)."""
+    build, recorded = dirs
+    final = np.linspace(0.48, 0.50, n)
+    lo, hi = st.t.interval(0.95, n - 1, loc=final.mean(),
+                           scale=final.std(ddof=1) * np.sqrt(1 + 1 / n))
+    claim = next(c for c in CLAIMS if c.key == "numpy_final")
+    for stated, inside in ((lo + 1e-4, True), (hi - 1e-4, True), (lo - 1e-4, False),
+                           (hi + 1e-4, False)):
+        m = reproduction.Measured(list(final), record=None)
+        c = dataclasses.replace(claim, stated=dataclasses.replace(claim.stated, value=stated))
+        v = reproduction.judge(c, m, full_scale=True)
+        assert v.agrees is inside, (stated, lo, hi)
+        assert f"{100 * lo:.1f}–{100 * hi:.1f}%" in v.reason
+        t = st.t.ppf(0.975, n - 1)
+        assert bool(v.distance <= t) is inside
+
+
+def test_a_mean_over_seeds_is_judged_by_welchs_test(dirs, monkeypatch):
+    """The report's CNN figure is a 10-seed mean ± std: compared by the standard error of the
+    difference of means, not by seed standard deviations."""
+    build, recorded = dirs
+    monkeypatch.setenv(profiles.ENV_VAR, "paper")
+    stated = reproduction.report.CNN_MEAN  # 77.0% ± 0.6 over 10 seeds
+    for shift, agrees in ((-0.002, True), (-0.008, False)):
+        accs = stated.value + shift + 0.008 * np.linspace(-1, 1, 10)
+        write("cnn", [make_run(s, a, variant="batch_norm") for s, a in enumerate(accs)],
+              profile="paper")
+        v = rows_by_key(reproduction.compare(recorded_dir=recorded))["cnn_mean"].verdict
+        ref = st.ttest_ind_from_stats(accs.mean(), accs.std(ddof=1), 10, stated.value,
+                                      stated.std, stated.seeds, equal_var=False)
+        assert v.agrees is agrees and v.distance == pytest.approx(abs(ref.statistic))
+        assert f"p = {ref.pvalue:.2g}" in v.reason
+        # two seed standard deviations (the old rule) would have called both shifts agreeing
+        assert abs(accs.mean() - stated.value) < 2 * accs.std(ddof=1)
 
 
 def test_accuracy_at_a_step_that_was_not_evaluated_is_missing(dirs):
@@ -248,8 +292,8 @@ def test_every_column_names_its_data_and_verdicts_say_when_data_differ(dirs):
     assert "Recorded GPU run: official (0123456789ab)" in table.columns
     note = reproduction.data_note(rows)
     assert "come from different data" in note and "not the official one" in note
-    assert rows_by_key(rows)["numpy_final"].verdict.reason == \
-        "agrees, on offline JPEG rebuild data"
+    assert rows_by_key(rows)["numpy_final"].verdict.reason.endswith(
+        "%, on offline JPEG rebuild data")
     prov = reproduction.provenance(recorded_dir=recorded)
     assert set(prov["data"].dropna()) == {"offline JPEG rebuild (c67ad0c5efe6)",
                                           "official (0123456789ab)"}
