@@ -11,7 +11,10 @@ Adam; fp32, eager, batch ``--batch``) and as many ``n x n`` by ``n x n`` fp32 pr
 and the ratio step GFLOP/s / matmul GFLOP/s of each round.
 
     python benchmarks/bench_cnn.py [--device cpu|cuda] [--batch 32] [--steps 20] [--warmup 3]
-                                   [--matmul 2048]
+                                   [--matmul 2048] [--compare]
+
+``--compare`` instead times, interleaved, the step in NCHW against channels_last, and the
+evaluation of 1,000 images with BatchNorm folded into the convolutions against without.
 
 The ratio is the share of a plain large matrix product's rate, on the same device at the
 same moment, that the step reaches on its counted FLOPs. Near 1: the convolutions run as
@@ -46,7 +49,7 @@ import argparse
 import torch
 from _timing import describe, device_sync, interleave, pair_ratios, print_load_after, print_machine
 
-from course_lib.convnet import ARCHITECTURE, ConvNet, adam, grouped_loss
+from course_lib.convnet import ARCHITECTURE, ConvNet, adam, evaluate, grouped_loss
 
 
 def layer_macs(n_classes: int = 10, size: int = 32) -> list[tuple[str, int]]:
@@ -68,12 +71,12 @@ def step_flops(batch: int) -> tuple[float, float]:
     return forward, forward + backward
 
 
-def make_step(batch: int, device):
+def make_step(batch: int, device, fmt=torch.contiguous_format):
     """One training step of the single ConvNet (forward, backward, Adam as in training)."""
     torch.manual_seed(0)
-    model = ConvNet(3, 10).to(device).train()
+    model = ConvNet(3, 10).to(device, memory_format=fmt).train()
     optimizer = adam(model.parameters(), lr=1e-4)  # fused where available, as in training
-    x = 60 * torch.randn(batch, 3, 32, 32, device=device)
+    x = (60 * torch.randn(batch, 3, 32, 32, device=device)).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (batch, 1), device=device)
 
     def step(_round: int) -> None:
@@ -85,6 +88,16 @@ def make_step(batch: int, device):
     return step
 
 
+def make_eval(n: int, device, fold: bool):
+    """Evaluation of ``n`` images as training evaluates (BatchNorm folded in, or not)."""
+    torch.manual_seed(0)
+    model = ConvNet(3, 10).to(device).train()
+    model(60 * torch.randn(64, 3, 32, 32, device=device))  # running statistics that are not 0, 1
+    x = 60 * torch.randn(n, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (n,), device=device)
+    return lambda _round: evaluate(model, x, y, fold=fold)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -92,6 +105,9 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="timed rounds (step + matmul)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
     ap.add_argument("--matmul", type=int, default=2048, help="matrix size n of the n^3 product")
+    ap.add_argument("--compare", action="store_true",
+                    help="instead: the step in NCHW vs channels_last, and evaluating 1,000 "
+                         "images with BatchNorm folded into the convolutions vs not")
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda":  # plain fp32 on the GPU too, no TF32
@@ -103,6 +119,9 @@ def main():
     print(f"training step, batch {args.batch}: {forward / 1e9:.2f} GFLOP forward, "
           f"{total / 1e9:.2f} GFLOP forward + backward")
 
+    if args.compare:
+        compare(args, device)
+        return
     n = args.matmul
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     steps = {"step": make_step(args.batch, device), "matmul": lambda _round: a @ b}
@@ -116,6 +135,25 @@ def main():
     print(f"  = {describe(mm_rate, 'GFLOP/s', 1e-9)}")
     ratios = pair_ratios(step_rate, mm_rate)
     print(f"step GFLOP/s / matmul GFLOP/s, per round: {describe(ratios, '', 1, '.2f')}")
+    print_load_after()
+
+
+def compare(args, device):
+    """Two interleaved side-by-side measurements: memory format, and BatchNorm folding."""
+    sync = device_sync(device)
+    pairs = {"memory format (training step)": (
+                 ("NCHW", make_step(args.batch, device)),
+                 ("channels_last", make_step(args.batch, device, torch.channels_last))),
+             "BatchNorm at evaluation (1,000 images)": (
+                 ("as trained", make_eval(1000, device, fold=False)),
+                 ("folded", make_eval(1000, device, fold=True)))}
+    for what, ((name_a, a), (name_b, b)) in pairs.items():
+        times = interleave({name_a: a, name_b: b}, args.steps, args.warmup, sync)
+        print(f"{what}, interleaved:")
+        for name in (name_a, name_b):
+            print(f"  {name:14s} {describe(times[name])}")
+        ratios = pair_ratios(times[name_b], times[name_a])
+        print(f"  {name_b} / {name_a} time, per round: {describe(ratios, '', 1, '.3f')}")
     print_load_after()
 
 

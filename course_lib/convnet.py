@@ -124,21 +124,46 @@ def adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
+@torch.no_grad()
+def fold_batchnorm(model: ConvNet) -> ConvNet:
+    """The network as it evaluates, with every BatchNorm folded into the convolution before it.
+
+    At evaluation BatchNorm is a fixed affine map per channel, ``γ (z - μ) / sqrt(σ² + ε) + β``
+    with the running ``μ, σ²``. Applied to a convolution's output ``z = W * x + b`` it is again
+    a convolution: ``W' = s W`` and ``b' = s (b - μ) + β``, with ``s = γ / sqrt(σ² + ε)`` per
+    output channel (eq-bn-fold). A network without BatchNorm is returned as it is.
+    """
+    if not model.batch_norm:
+        return model
+    folded = ConvNet(model.n_channels, model.n_classes, batch_norm=False, n_models=model.n_models)
+    folded = folded.to(next(model.parameters())).eval()
+    for name, conv in folded.features.named_children():
+        if isinstance(conv, nn.Conv2d):
+            src, bn = getattr(model.features, name), getattr(model.features, f"{name}_bn")
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.copy_(src.weight * s.view(-1, 1, 1, 1))
+            conv.bias.copy_(s * (src.bias - bn.running_mean) + bn.bias)
+    folded.linear.load_state_dict(model.linear.state_dict())
+    return folded
+
+
 @torch.inference_mode()
 def evaluate(model: ConvNet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500,
-             memory_format=torch.contiguous_format) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-    """Every model of ``model`` on the same images ``x`` ``[N, 3, 32, 32]``, in eval mode.
+             memory_format=torch.contiguous_format,
+             fold: bool = False) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Every model of ``model`` on the same images ``x`` ``[N, 3, 32, 32]``, in eval mode
+    (``fold``: through :func:`fold_batchnorm`'s network, the same function in fewer passes).
 
     Returns per-model mean cross-entropy ``[G]``, accuracy ``[G]`` and the class
     probabilities ``[N, G, C]`` (on ``x``'s device).
     """
     was_training = model.training
-    model.eval()
+    net = fold_batchnorm(model) if fold else model.eval()
     G = model.n_models
     log_probs = []
     for i in range(0, len(y), batch_size):
         xb = x[i:i + batch_size].repeat(1, G, 1, 1).contiguous(memory_format=memory_format)
-        log_probs.append(model(xb).view(len(xb), G, -1).float().log_softmax(-1))
+        log_probs.append(net(xb).view(len(xb), G, -1).float().log_softmax(-1))
     model.train(was_training)
     log_probs = torch.cat(log_probs)
     loss = -log_probs.gather(2, y.view(-1, 1, 1).expand(-1, G, 1)).squeeze(2).mean(0)
@@ -166,9 +191,9 @@ def train_convnets(data, settings, seeds: list[int], batch_norm: bool = True,
     Returns one run per seed and the final test-set class probabilities ``[G, N_test, 10]``.
     """
     device = torch.device(device or "cpu")
-    # channels_last suits cuDNN's NHWC kernels; on a CPU NCHW measured faster
-    # (benchmarks/bench_cnn.py).
-    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    # channels_last (NHWC) suits cuDNN's and oneDNN's kernels: on this project's 2-core CPU the
+    # step took 0.93 of NCHW's time (benchmarks/bench_cnn.py --compare, 2026-11-27).
+    fmt = torch.channels_last
     G, B, steps = len(seeds), settings.batch_size, settings.steps
     model = stack_models([init_convnet(s, batch_norm) for s in seeds])
     model = model.to(device, memory_format=fmt).train()
@@ -195,7 +220,8 @@ def train_convnets(data, settings, seeds: list[int], batch_norm: bool = True,
     def test(t):
         last = t == steps
         loss, accuracy, probs = evaluate(model, x_test if last else x_eval,
-                                         y_test if last else y_eval, memory_format=fmt)
+                                         y_test if last else y_eval, memory_format=fmt,
+                                         fold=True)
         if last:
             final_probs.append(probs)
         return dict(test_loss=loss, test_accuracy=accuracy)
@@ -237,8 +263,8 @@ def _fast_kernels(device: torch.device):
 def run(settings, data, device=None, show_progress: bool = True) -> Record:
     """Train ``settings.seeds`` ConvNets for each of ``settings.variants`` and record them.
 
-    On a GPU all seeds of a variant train as one grouped network; on a CPU grouping gains
-    nothing (benchmarks/bench_cnn.py), so each seed is its own group. The record's
+    On a GPU all seeds of a variant train as one grouped network, which fills the GPU; a
+    CPU's cores are already busy with one network, so there each seed is its own group. The record's
     ``memory["probabilities"]`` (kept in memory, not written) maps ``(variant, seed)`` to the
     run's final test-set class probabilities ``[N_test, 10]``.
     """

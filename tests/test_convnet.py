@@ -12,6 +12,7 @@ from course_lib.convnet import (
     ARCHITECTURE,
     ConvNet,
     evaluate,
+    fold_batchnorm,
     grouped_loss,
     init_convnet,
     stack_models,
@@ -127,6 +128,28 @@ def test_evaluation_mode_is_deterministic_and_per_image():
     np.testing.assert_array_equal(acc1, acc2)
     assert p1.shape == (10, 2, 10) and model.training  # the training mode is restored
     torch.testing.assert_close(p1.sum(-1), torch.ones(10, 2))
+
+
+@pytest.mark.parametrize("n_models", [1, 2])
+def test_folding_batchnorm_into_the_convolutions_keeps_the_outputs(n_models):
+    torch.manual_seed(0)
+    model = stack_models([init_convnet(s) for s in range(n_models)]).double()  # exact maths
+    with torch.no_grad():  # BatchNorm parameters and running statistics far from 1 and 0
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                for t, lo, hi in ((m.weight, 0.5, 2), (m.bias, -1, 1), (m.running_mean, -1, 1),
+                                  (m.running_var, 0.2, 3)):
+                    t.uniform_(lo, hi)
+                m.running_var[0] = m.eps  # a channel where leaving out ε would show
+    folded = fold_batchnorm(model)
+    assert folded.batch_norm is False and model.training  # a new network; the model untouched
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(6, 3 * n_models, 32, 32, dtype=torch.float64)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-9, atol=1e-9)
+    plain = ConvNet(batch_norm=False)
+    assert fold_batchnorm(plain) is plain
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 32, 32), (2, 3, 32), (2, 9, 32, 32)])
