@@ -7,8 +7,8 @@ products. Here all configurations with the same first-layer size ``h1`` form one
 layer ``l``'s weights are one tensor ``[K, out, in]``; the first layer, whose input batch is
 shared, is one large matrix product, every later layer one batched matrix product
 (``torch.baddbmm``); per-configuration dropout rates, learning rates and weight decays
-are ``[K]`` tensors; :class:`StackedAdam` is ``torch.optim.Adam``'s update with those ``[K]``
-hyperparameters broadcast.
+are ``[K]`` tensors; :class:`StackedAdam` is the course's Adam rule (:mod:`course_lib.optim`)
+with those ``[K]`` hyperparameters broadcast.
 
 Common random numbers: every configuration sees the same mini-batches in the same order (one
 :class:`~course_lib.data.BatchSampler`); configurations with the same ``h1`` start from the
@@ -28,7 +28,6 @@ accuracy (the report's way) with selecting by validation accuracy (honest). With
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from dataclasses import dataclass
 
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import profiles, report, results
+from . import optim, profiles, report, results
 from .data import BatchSampler
 from .results import Record, Run, make_record
 from .torch_mlp import TorchMLP, as_tensors, make_mlp, train_torch_mlp
@@ -121,15 +120,15 @@ class StackedAdam:
     """``torch.optim.Adam`` (coupled L2 ``weight_decay``) for stacked parameters ``[K, ...]``
     with one learning rate and one weight decay per model.
 
-    The update of model ``k`` is, with ``g = grad + weight_decay[k] * w`` and step ``t``:
+    The update is the course's one Adam rule, :func:`course_lib.optim.adam` (derived in the
+    chapter "Layers by hand"): with ``g = grad + weight_decay[k] * w`` and step ``t``,
     ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
-    ``w <- w - lr[k] / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``, in the order of
-    operations of ``torch.optim.Adam``'s single-tensor implementation.
+    ``w <- w - lr[k] / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
 
-    ``vectorised=True`` (the default on a GPU) runs each line once over a whole stack
-    ``[K, ...]``: few, large kernels. ``False`` (the default on a CPU) runs the same lines one
-    model at a time, so that a model's slice stays in the cache through all of them
-    (benchmarks/bench_grid.py measures both). Either works on any device.
+    ``vectorised=True`` (the default on a GPU) applies the rule once to a whole stack
+    ``[K, ...]``, with the ``[K]`` hyperparameters broadcast: few, large kernels. ``False``
+    (the default on a CPU) applies it one model at a time, so that a model's slice stays in
+    the cache (benchmarks/bench_grid.py measures both). Either works on any device.
     """
 
     def __init__(self, params: list[torch.Tensor], lr, weight_decay,
@@ -157,26 +156,16 @@ class StackedAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        beta1, beta2 = self.betas
         self.t += 1
-        bias_correction1 = 1 - beta1 ** self.t
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** self.t)
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            if not self.vectorised:
-                for k, (lr, wd) in enumerate(zip(self._lr_list, self._wd_list)):
-                    grad = p.grad[k].add(p[k], alpha=wd)  # g + wd * w
-                    m[k].lerp_(grad, 1 - beta1)
-                    v[k].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    denom = (v[k].sqrt() / bias_correction2_sqrt).add_(self.eps)
-                    p[k].addcdiv_(m[k], denom, value=-lr / bias_correction1)
+            if self.vectorised:  # one rule for the stack: [K] hyperparameters as [K, 1, ...]
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                _assign((p, m, v), optim.adam(p, p.grad, m, v, self.t, self.lr.view(shape),
+                                              self.betas, self.eps, self.weight_decay.view(shape)))
                 continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            grad = p.grad.addcmul(p, self.weight_decay.view(shape))  # g + wd * w
-            m.lerp_(grad, 1 - beta1)
-            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            step_size = (self.lr / bias_correction1).view(shape)
-            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            p.sub_(m.div(denom).mul_(step_size))
+            for k, (lr, wd) in enumerate(zip(self._lr_list, self._wd_list)):
+                _assign((p[k], m[k], v[k]), optim.adam(p[k], p.grad[k], m[k], v[k], self.t, lr,
+                                                       self.betas, self.eps, wd))
 
     def select(self, params: list[torch.Tensor], keep: list[int]) -> StackedAdam:
         """The optimiser of ``params`` (from :meth:`StackedMLP.select`): models ``keep``'s state."""
@@ -188,6 +177,12 @@ class StackedAdam:
         out.exp_avg = [m[idx].clone() for m in self.exp_avg]
         out.exp_avg_sq = [v[idx].clone() for v in self.exp_avg_sq]
         return out
+
+
+def _assign(targets, values) -> None:
+    """Copy the rule's new values into the optimiser's tensors (views into the stacks)."""
+    for target, value in zip(targets, values):
+        target.copy_(value)
 
 
 @dataclass
