@@ -131,7 +131,7 @@ def fold_batchnorm(model: ConvNet) -> ConvNet:
     At evaluation BatchNorm is a fixed affine map per channel, ``γ (z - μ) / sqrt(σ² + ε) + β``
     with the running ``μ, σ²``. Applied to a convolution's output ``z = W * x + b`` it is again
     a convolution: ``W' = s W`` and ``b' = s (b - μ) + β``, with ``s = γ / sqrt(σ² + ε)`` per
-    output channel (eq-bn-fold). A network without BatchNorm is returned as it is.
+    output channel [eq-bn-fold]. A network without BatchNorm is returned as it is.
     """
     if not model.batch_norm:
         return model
