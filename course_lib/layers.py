@@ -185,14 +185,25 @@ class MaxPool2dModule:
         return dx.reshape(n, c, hp, wp)[:, :, p:p + h, p:p + w].astype(dout.dtype, copy=False)
 
 
-class DropoutModule:
+class _Mode:
+    """A training/evaluation switch, as ``torch.nn.Module``'s ``train()`` and ``eval()``."""
+
+    training = True
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+
+class DropoutModule(_Mode):
     """Inverted dropout: in training, ``out = x * mask / (1 - p)`` with ``mask`` zero with
     probability ``p`` [eq-dropout]; in evaluation, ``out = x``.
 
     A unit is kept where a uniform draw ``u >= p``, as in ``mlp_grid.StackedMLP``.
     """
-
-    training = True
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
         if not 0 <= p < 1:
@@ -200,13 +211,6 @@ class DropoutModule:
         self.p = p
         self.rng = rng if rng is not None else np.random.default_rng()
         self.scale = self.shape = None  # mask / (1 - p) (1 in evaluation), the input's shape
-
-    def train(self, mode: bool = True) -> DropoutModule:
-        self.training = mode
-        return self
-
-    def eval(self) -> DropoutModule:
-        return self.train(False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.shape = x.shape
@@ -222,7 +226,7 @@ class DropoutModule:
         return dout * self.scale
 
 
-class BatchNorm2dModule:
+class BatchNorm2dModule(_Mode):
     """``BatchNorm2dModule(channels, eps=1e-5, momentum=0.1)``: ``torch.nn.BatchNorm2d`` in
     NumPy. Every position of every image is one sample of its channel.
 
@@ -231,8 +235,6 @@ class BatchNorm2dModule:
     variance unbiased); evaluation normalises with the running statistics. ``params`` are
     ``weight`` (gamma) and ``bias`` (beta), as in PyTorch.
     """
-
-    training = True
 
     def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1,
                  dtype=np.float32):
@@ -243,13 +245,6 @@ class BatchNorm2dModule:
         self.running_mean = np.zeros(channels, dtype=dtype)
         self.running_var = np.ones(channels, dtype=dtype)
         self.x_hat = self.inv_std = None
-
-    def train(self, mode: bool = True) -> BatchNorm2dModule:
-        self.training = mode
-        return self
-
-    def eval(self) -> BatchNorm2dModule:
-        return self.train(False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         _check_images("BatchNorm2dModule", x, len(self.params["weight"]))
