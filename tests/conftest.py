@@ -70,3 +70,32 @@ def synthetic_data(n_train=600, n_test=200, seed=0):
     x_te, y_te = make(n_test)
     return CIFAR10(x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)],
                    np.zeros((3, 4, 4), np.float32))
+
+
+@pytest.fixture(scope="session")
+def headless_chromium(tmp_path_factory):
+    """``headless_chromium(logging, page_load_s, script_s)``: a selenium driver of Debian's
+    headless chromium and chromedriver, with a fresh profile (the browser tests of the built
+    book and of JupyterLab share it; each skips first when chromium is missing)."""
+    import shutil
+
+    def start(logging: dict, page_load_s: float, script_s: float):
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1280,900",
+                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", logging)
+        driver = webdriver.Chrome(options=options, service=Service(
+            executable_path=shutil.which("chromedriver")))
+        driver.set_page_load_timeout(page_load_s)
+        driver.set_script_timeout(script_s)
+        return driver
+
+    return start

@@ -96,22 +96,8 @@ def server(book):
 
 
 @pytest.fixture(scope="module")
-def browser(book, tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,900",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(MATHJAX_TIMEOUT_S + 5)
+def browser(book, headless_chromium):
+    driver = headless_chromium({"browser": "ALL", "performance": "ALL"}, 60, MATHJAX_TIMEOUT_S + 5)
     yield driver
     driver.quit()
 
