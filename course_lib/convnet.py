@@ -6,7 +6,7 @@ Every conv is 3x3, stride 1, padding 1, followed by BatchNorm and ReLU; every ma
 ``n_models > 1`` builds that many *independent* networks side by side as grouped
 convolutions: model ``g`` owns channels ``[g*C, (g+1)*C)`` of every layer, so one call
 trains several seeds at once (a GPU runs them for little more than the cost of one).
-With ``n_models=1`` it is the plain network. Equation numbers are those of chapter 6.
+With ``n_models=1`` it is the plain network. Equation numbers are those of chapter 7.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ EXPERIMENTS = {e.name: e for e in (
     Experiment("mlp_grid", MLPGrid, "04_pytorch_mlp", "mlp_grid:run"),
     Experiment("mlp_best", MLPBest, "04_pytorch_mlp", "mlp_grid:run_best", ("mlp_grid",)),
     Experiment("batchnorm_demo", BatchNormDemo, "05_batchnorm", "torch_mlp:run_batchnorm_demo"),
-    Experiment("cnn", CNN, "06_cnn", "convnet:run"),
+    Experiment("cnn", CNN, "07_cnn", "convnet:run"),
 )}
 
 #: What each profile changes in the report's settings.

@@ -1,4 +1,4 @@
-"""The report's numbers beside this build's and the recorded GPU run's (chapter 07).
+"""The report's numbers beside this build's and the recorded GPU run's (chapter 08).
 
 Each result the report states is a :class:`Claim` read from a typed record; :func:`compare`
 gives one :class:`Row` per claim with a :class:`Verdict` (:func:`judge`). A record that cannot
@@ -238,7 +238,7 @@ def data_note(rows: list[Row]) -> str:
 
 
 def table(rows: list[Row]) -> pd.DataFrame:
-    """The comparison, one row per claim (chapter 07 shows it)."""
+    """The comparison, one row per claim (chapter 08 shows it)."""
     return pd.DataFrame([{
         "Quantity": f"{r.claim.quantity} ({r.claim.where})",
         "Report": show(r.claim, r.claim.stated),

@@ -15,7 +15,7 @@ build_book.sh. A chapter executes when
 3. the records it writes (``_results/<profile>/``, or ``$COURSE_RESULTS``) are missing, or are
    not the ones its cached outputs were made with (a later build under other inputs, or a run
    in Jupyter, replaced them), or the records it reads changed: see :data:`READS`;
-4. it reads this build's records and a chapter writing them executes (chapter 07: its cached
+4. it reads this build's records and a chapter writing them executes (chapter 08: its cached
    page would show the old numbers).
 
 Rules 3 and 4 use a manifest in the cache folder: for each chapter whose cached outputs came
@@ -59,8 +59,8 @@ STRICT = ("--all", "-W", "-n", "--keep-going", "--builder", "html")
 #: records in results/. A test checks this against the chapters' code.
 READS = {
     "04_pytorch_mlp": ("recorded",),
-    "06_cnn": ("recorded",),
-    "07_reproduction": ("build", "recorded"),
+    "07_cnn": ("recorded",),
+    "08_reproduction": ("build", "recorded"),
 }
 
 

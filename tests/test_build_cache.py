@@ -25,9 +25,9 @@ _spec.loader.exec_module(bbc)
 # Real chapter names, so that the real writers (profiles.EXPERIMENTS) and READS apply:
 # 01 writes and reads no records, 03 writes numpy_mlp, 04 writes three records and reads the
 # committed ones, 07 reads everything.
-CHAPTERS = ("01_cifar10", "03_numpy_mlp", "04_pytorch_mlp", "07_reproduction")
+CHAPTERS = ("01_cifar10", "03_numpy_mlp", "04_pytorch_mlp", "08_reproduction")
 EVERY = set(CHAPTERS)
-RECORDS = {"03_numpy_mlp", "04_pytorch_mlp", "07_reproduction"}  # write or read records
+RECORDS = {"03_numpy_mlp", "04_pytorch_mlp", "08_reproduction"}  # write or read records
 
 
 class Book:
@@ -127,16 +127,16 @@ def test_markdown_edit_executes_nothing(book):
 
 def test_code_edit_executes_that_chapter_and_the_readers_of_its_records(book):
     book.edit("03_numpy_mlp", "code")
-    assert book.plan() == {"03_numpy_mlp", "07_reproduction"}
-    assert book.build() == {"03_numpy_mlp", "07_reproduction"}
+    assert book.plan() == {"03_numpy_mlp", "08_reproduction"}
+    assert book.build() == {"03_numpy_mlp", "08_reproduction"}
     assert book.build() == set()
 
 
 def test_code_edit_of_a_chapter_without_records_executes_only_it(book):
     book.edit("01_cifar10", "code")
     assert book.build() == {"01_cifar10"}
-    book.edit("07_reproduction", "code")
-    assert book.build() == {"07_reproduction"}
+    book.edit("08_reproduction", "code")
+    assert book.build() == {"08_reproduction"}
 
 
 def test_course_lib_change_executes_every_chapter(book):
@@ -188,13 +188,13 @@ def test_missing_records_execute_every_chapter_that_writes_or_reads_records(book
 
 def test_one_missing_record_executes_its_chapter_and_the_readers(book):
     (book.root / "_results" / "cpu" / "mlp_best.json").unlink()
-    assert book.build() == {"04_pytorch_mlp", "07_reproduction"}
+    assert book.build() == {"04_pytorch_mlp", "08_reproduction"}
 
 
 def test_a_record_replaced_outside_the_build_executes_its_chapter(book):
     # e.g. chapter 03 run in Jupyter: the cached page no longer shows the record's numbers
     (book.root / "_results" / "cpu" / "numpy_mlp.json").write_text('{"run": "jupyter"}')
-    assert book.build() == {"03_numpy_mlp", "07_reproduction"}
+    assert book.build() == {"03_numpy_mlp", "08_reproduction"}
 
 
 def test_records_overwritten_under_other_inputs_are_not_trusted(book):
@@ -210,7 +210,7 @@ def test_records_overwritten_under_other_inputs_are_not_trusted(book):
 
 def test_committed_records_change_executes_the_chapters_that_read_them(book):
     (book.root / "results" / "paper" / "mlp_grid.json").write_text('{"gpu": 2}')
-    assert book.build() == {"04_pytorch_mlp", "07_reproduction"}
+    assert book.build() == {"04_pytorch_mlp", "08_reproduction"}
 
 
 def test_an_interrupted_build_keeps_what_finished(book):
@@ -218,7 +218,7 @@ def test_an_interrupted_build_keeps_what_finished(book):
     book.edit("04_pytorch_mlp", "code")
     with pytest.raises(KeyboardInterrupt):
         book.build(stop_after="03_numpy_mlp")
-    assert book.build() == {"04_pytorch_mlp", "07_reproduction"}
+    assert book.build() == {"04_pytorch_mlp", "08_reproduction"}
     assert book.build() == set()
 
 
@@ -237,7 +237,7 @@ def test_dry_run_reports_and_changes_nothing(book):
     assert rc == 0 and state() == before
     text = "\n".join(out)
     assert re.search(r"03_numpy_mlp +execute: no cached outputs", text)
-    assert re.search(r"07_reproduction +execute: it reads the records of 03_numpy_mlp", text)
+    assert re.search(r"08_reproduction +execute: it reads the records of 03_numpy_mlp", text)
     assert re.search(r"01_cifar10 +cached", text)
 
 
@@ -253,7 +253,7 @@ def test_reads_match_what_the_chapters_read():
     """A chapter that reads committed records (results.RECORDED_DIR) or this build's records
     (results.results_dir, reproduction.compare) must say so in READS."""
     notebooks = bbc.book_notebooks(ROOT)
-    assert {"01_cifar10", "07_reproduction"} <= {p.stem for p in notebooks}
+    assert {"01_cifar10", "08_reproduction"} <= {p.stem for p in notebooks}
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
@@ -299,6 +299,6 @@ def test_code_edited_and_reverted_executes_again(book):
     # the cache still holds the first version's outputs, but the records are the second's
     original = book.notebook("03_numpy_mlp").read_bytes()
     book.edit("03_numpy_mlp", "code")
-    assert book.build() == {"03_numpy_mlp", "07_reproduction"}
+    assert book.build() == {"03_numpy_mlp", "08_reproduction"}
     book.notebook("03_numpy_mlp").write_bytes(original)
-    assert book.build() == {"03_numpy_mlp", "07_reproduction"}
+    assert book.build() == {"03_numpy_mlp", "08_reproduction"}

@@ -1,4 +1,4 @@
-"""The VGG-style ConvNet of chapter 6, its grouped (several seeds in one network) form and
+"""The VGG-style ConvNet of chapter 7, its grouped (several seeds in one network) form and
 its training loop."""
 
 import dataclasses

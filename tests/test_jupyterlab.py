@@ -64,8 +64,8 @@ SHOWN = {
     "04_pytorch_mlp": "course_lib.torch_mlp:train_torch_mlp",
     "05_batchnorm": "course_lib.batchnorm:CustomBatchNormManualFunction",
     "06_layers_by_hand": "course_lib.layers:Conv2dModule",
-    "06_cnn": "course_lib.convnet:ConvNet",
-    "07_reproduction": "course_lib.reproduction:judge",
+    "07_cnn": "course_lib.convnet:ConvNet",
+    "08_reproduction": "course_lib.reproduction:judge",
 }
 
 
