@@ -169,9 +169,10 @@ def test_each_stub_names_its_function_inputs_outputs_and_equation(edition):
 
 
 def _normal(line: str) -> str:
-    """A line without its indentation, trailing comment and repeated spaces."""
-    if not line.lstrip().startswith("#"):
-        line = re.sub(r"\s+#.*$", "", line)
+    """A line without its indentation, trailing comment and repeated spaces; a commented-out
+    line is the line."""
+    line = re.sub(r"^#+\s*", "", line.strip())
+    line = re.sub(r"\s+#.*$", "", line)
     return " ".join(line.split())
 
 
@@ -230,7 +231,7 @@ def test_no_line_of_a_solution_leaks_into_the_edition(edition):
 
 def _secret_lines() -> set[str]:
     regions, exercises, library, rest = _solutions_and_the_rest()
-    secret = (regions - library - set(SOLUTION_MARKERS)) | (exercises - rest)
+    secret = (regions - library - {_normal(m) for m in SOLUTION_MARKERS}) | (exercises - rest)
     secret.discard("")
     return secret
 
