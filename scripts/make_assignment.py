@@ -301,10 +301,11 @@ it implements. Your job: derive each one as the chapter does, and write it.
      far. Each derivation check prints, for its function, "not implemented yet", "WRONG"
      with the relative error, or "correct". A correct gradient has a relative error far
      below 1e-7; a wrong one is of order 1.
-   - **The grader.** `pytest tests/test_assignment.py -s` prints one row per function:
+   - **The grader.** `pytest tests/test_assignment.py` prints one row per function:
      implemented or not, whether it passes its check (a numerical gradient, or PyTorch's
-     result), and whether it keeps the template's interface. The test passes once every
-     function is correct.
+     result), and whether it keeps the template's interface. It passes once every function
+     is correct. (The other files in `tests/` are the course's own tests; many of them call
+     your functions too.)
 4. The training chapters (3, 4, 6's whole network) need your functions: until the ones they
    use are written, they stop at their first cell with one message naming the missing ones.
    Once they run, they train the networks of the report with *your* code.
