@@ -109,6 +109,9 @@ def implemented_only(variants: dict):
             except NotImplementedError as exc:
                 print(f"{name}: left out, not implemented yet ({_culprit(exc)})")
                 del variants[name]
+            except Exception as exc:
+                print(f"{name}: left out, WRONG: {type(exc).__name__}: {exc}")
+                del variants[name]
     try:
         yield variants
     finally:
@@ -132,7 +135,7 @@ def require(*needs) -> None:
     """Stop with one message if a function that a chapter needs is not implemented yet.
 
     Each of ``needs`` is a function, or a chapter's name (``"02_backprop"``) for all the
-    functions of :data:`TASKS` derived in it. Never stops in the reference edition.
+    functions of :data:`TASKS` derived in it. (In the reference edition nothing is missing.)
     """
     functions = []
     for need in needs:
@@ -141,7 +144,7 @@ def require(*needs) -> None:
     missing = [msg for msg in map(stub_message, functions) if msg]
     if missing:
         raise NotImplementedError(
-            "This chapter trains with functions that are not implemented yet:\n"
+            "The rest of this chapter needs functions that are not implemented yet:\n"
             + "".join(f"  - {msg}\n" for msg in missing)
             + "Implement them (see ASSIGNMENT.md); `pytest tests/test_assignment.py` grades "
               "them, then run this chapter again.")
@@ -155,7 +158,7 @@ class Task:
 
     name: str                  # qualified name in its module, e.g. "LinearModule.backward"
     module: str                # its module in course_lib
-    chapter: str               # the chapter that derives it
+    chapter: str               # the chapter whose checks grade it
     labels: tuple[str, ...]    # the equations to implement, by their labels in that chapter
     what: str                  # its inputs and outputs, with shapes
     check: Callable[[], float]  # its relative error against a reference (raises if it fails)

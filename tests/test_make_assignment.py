@@ -369,16 +369,18 @@ def test_the_untouched_editions_derivation_chapters_run_to_the_end(edition, tmp_
     missing = _reported_missing(text)
     tasks = {t.name for t in grading.TASKS if t.chapter == chapter}
     assert missing and missing <= tasks, missing
-    if chapter == "02_backprop":  # every backward pass of chapter 02 is reported missing
-        assert {n for n in tasks if "backward" in n} <= missing
-    assert "WRONG" not in text
+    # Each check names the first missing function it calls (a module's backward pass needs its
+    # forward pass first); in chapter 02 they are spread over the whole chapter.
+    assert len(missing) >= (4 if chapter == "02_backprop" else 1)
+    assert text.count("not implemented yet") >= (20 if chapter == "02_backprop" else 8)
+    assert "WRONG" not in text and "correct" in text  # the checks of the maths alone pass
 
 
 def test_the_untouched_editions_training_chapter_stops_naming_what_it_needs(edition, tmp_path):
     _, error, executed = _execute(edition, "03_numpy_mlp", tmp_path)
     assert error is not None and "NotImplementedError" in str(error)
     message = str(error)
-    assert "This chapter trains with functions that are not implemented yet" in message
+    assert "The rest of this chapter needs functions that are not implemented yet" in message
     for task in grading.TASKS:
         assert (f"- {task.name}(" in message) == (task.chapter == "02_backprop"), task.name
     assert executed[-1] == "73dca038"  # it stopped in its first cell after the set-up
