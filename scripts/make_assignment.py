@@ -65,6 +65,8 @@ def regions(text: str) -> list[Region]:
             start = None
     if start is not None:
         raise ValueError(f"line {start + 1}: {BEGIN} never ends")
+    if not spans:
+        return []
     functions = list(_functions(ast.parse(text)))
     found = []
     for begin, end in spans:
@@ -196,9 +198,10 @@ def strip_solutions(nb: dict) -> dict:
     for cell in nb["cells"]:
         src = "".join(cell["source"])
         if cell["cell_type"] == "markdown":
-            dropping = src.lstrip().startswith(":::{solution}")
-            if dropping or cell.get("id") == "solutions" or src.startswith("## Solutions"):
-                dropping = dropping or src.startswith("## Solutions")
+            # a solution, or the section's heading: dropped, with the code cells after it
+            dropping = (src.lstrip().startswith(":::{solution}") or cell.get("id") == "solutions"
+                        or src.startswith("## Solutions"))
+            if dropping:
                 continue
             if SOLUTIONS_SENTENCE in src:
                 cell = {**cell, "source": _lines(src.replace(SOLUTIONS_SENTENCE,

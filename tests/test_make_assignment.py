@@ -384,3 +384,21 @@ def test_the_untouched_editions_training_chapter_stops_naming_what_it_needs(edit
     for task in grading.TASKS:
         assert (f"- {task.name}(" in message) == (task.chapter == "02_backprop"), task.name
     assert executed[-1] == "73dca038"  # it stopped in its first cell after the set-up
+
+
+# -- the built book (when there is one) ----------------------------------------------------------
+
+BUILT = ROOT / "_build" / "html" / "chapters"
+
+
+@pytest.mark.skipif(not (BUILT / "02_backprop.html").exists(), reason="the book is not built")
+def test_the_built_book_shows_no_marker_and_numbers_equations_as_the_stubs_do():
+    numbers, seen = ma.equation_numbers(), 0
+    for page in BUILT.glob("*.html"):
+        html = page.read_text()
+        assert "BEGIN SOLUTION" not in html and "END SOLUTION" not in html, page.name
+        for label, number in re.findall(
+                r'id="equation-(eq-[^"]+)".*?<span class="eqno">\(([\d.]+)\)', html, re.S):
+            assert numbers[label] == number, (page.name, label)
+            seen += 1
+    assert seen == len(numbers)
