@@ -111,16 +111,19 @@ class CustomBatchNormManualFunction(torch.autograd.Function):
         if gamma.shape != beta.shape:
             raise ValueError(f"gamma and beta differ in shape: {list(gamma.shape)} "
                              f"vs {list(beta.shape)}")
+        # BEGIN SOLUTION
         mu = input.mean(dim=0)                               # (40)
         var = ((input - mu) ** 2).mean(dim=0)                # (41)
         inv_std = 1.0 / torch.sqrt(var + eps)
         x_hat = (input - mu) * inv_std                       # (42)
         ctx.save_for_backward(gamma, x_hat, inv_std)
         return gamma * x_hat + beta                          # (43)
+        # END SOLUTION
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
+        # BEGIN SOLUTION
         gamma, x_hat, inv_std = ctx.saved_tensors
         need_input, need_gamma, need_beta = ctx.needs_input_grad[:3]
         # Both are needed for dL/dx, so they are computed even when not returned.
@@ -133,6 +136,7 @@ class CustomBatchNormManualFunction(torch.autograd.Function):
                 batch_size * grad_output - grad_beta - x_hat * grad_gamma)
         return (grad_input, grad_gamma if need_gamma else None,
                 grad_beta if need_beta else None, None)
+        # END SOLUTION
 
 
 class CustomBatchNormManualModule(CustomBatchNormAutograd):

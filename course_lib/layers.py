@@ -60,12 +60,14 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, st
            padding: int = 0) -> np.ndarray:
     """The convolution [eq-conv-general] as a linear layer on the patches [eq-im2col]:
     ``im2col(x) W^T + b``, with ``W`` ``[C_out, C_in, k, k]`` flattened to ``[C_out, C_in k k]``."""
+    # BEGIN SOLUTION
     n, c_out, k = len(x), weight.shape[0], weight.shape[2]
     h_out, w_out = (output_size(s, k, stride, padding) for s in x.shape[2:])
     out = im2col(x, k, stride, padding) @ weight.reshape(c_out, -1).T
     if bias is not None:
         out += bias
     return np.ascontiguousarray(out.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2))
+    # END SOLUTION
 
 
 def conv2d_backward_input(dout: np.ndarray, weight: np.ndarray, input_size: tuple[int, int],
@@ -78,6 +80,7 @@ def conv2d_backward_input(dout: np.ndarray, weight: np.ndarray, input_size: tupl
     input's size (rows that no window reached get zeros); then correlated with the kernel
     flipped in both spatial axes, input and output channels swapped.
     """
+    # BEGIN SOLUTION
     n, c_out, h_out, w_out = dout.shape
     k, (h, w) = weight.shape[2], input_size
     if stride > 1:
@@ -90,6 +93,7 @@ def conv2d_backward_input(dout: np.ndarray, weight: np.ndarray, input_size: tupl
                 before, w + k - 1 - before - dout.shape[3])
     flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # [C_in, C_out, k, k]
     return conv2d(dout, flipped)
+    # END SOLUTION
 
 
 class Conv2dModule:
@@ -121,17 +125,20 @@ class Conv2dModule:
         if min(x.shape[2:]) + 2 * self.padding < k:
             raise ValueError(f"Conv2dModule: input {x.shape} with padding {self.padding} is "
                              f"smaller than the {k}x{k} kernel")
+        # BEGIN SOLUTION
         self.x_shape = x.shape
         self.cols = im2col(x, k, self.stride, self.padding)  # kept for dL/dW
         n, h_out, w_out = len(x), *(output_size(s, k, self.stride, self.padding)
                                     for s in x.shape[2:])
         out = self.cols @ weight.reshape(c_out, -1).T + bias  # [eq-im2col]
         return np.ascontiguousarray(out.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2))
+        # END SOLUTION
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Store ``dL/dW`` (the correlation of the input with ``dout``) [eq-conv-dw] and
         ``dL/db`` (the sum of ``dout`` per channel) [eq-conv-db]; return ``dL/dx``, the
         transposed convolution [eq-conv-dx] (``None`` with ``input_grad=False``)."""
+        # BEGIN SOLUTION
         weight = self.params["weight"]
         c_out = weight.shape[0]
         out_shape = None if self.x_shape is None else (
@@ -144,6 +151,7 @@ class Conv2dModule:
         if not input_grad:
             return None
         return conv2d_backward_input(dout, weight, self.x_shape[2:], self.stride, self.padding)
+        # END SOLUTION
 
 
 class MaxPool2dModule:
@@ -161,16 +169,19 @@ class MaxPool2dModule:
         if x.ndim != 4:
             raise ValueError(f"MaxPool2dModule expects input of shape [batch, channels, height, "
                              f"width], got {x.shape}")
+        # BEGIN SOLUTION
         k = self.kernel_size
         w = windows(x, k, self.stride, self.padding, pad_value=-np.inf)
         w = w.reshape(*w.shape[:4], k * k)  # each window's k*k values in row-major order
         # argmax takes the *first* maximum of a window at ties, as PyTorch's CPU kernel does.
         self.x_shape, self.argmax = x.shape, w.argmax(axis=-1)
         return np.take_along_axis(w, self.argmax[..., None], axis=-1)[..., 0]
+        # END SOLUTION
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Route each window's gradient to its arg-max; windows that overlap add up
         [eq-maxpool-vjp]."""
+        # BEGIN SOLUTION
         _check_dout(self, dout, getattr(self.argmax, "shape", None))
         n, c, h, w = self.x_shape
         k, s, p = self.kernel_size, self.stride, self.padding
@@ -183,6 +194,7 @@ class MaxPool2dModule:
         flat = (images * hp + rows) * wp + cols  # index into the padded [N, C, Hp, Wp]
         dx = np.bincount(flat.ravel(), weights=dout.ravel(), minlength=n * c * hp * wp)
         return dx.reshape(n, c, hp, wp)[:, :, p:p + h, p:p + w].astype(dout.dtype, copy=False)
+        # END SOLUTION
 
 
 class _Mode:
@@ -213,17 +225,21 @@ class DropoutModule(_Mode):
         self.scale = self.shape = None  # mask / (1 - p) (1 in evaluation), the input's shape
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # BEGIN SOLUTION
         self.shape = x.shape
         if not self.training or self.p == 0:
             self.scale = np.ones((), dtype=x.dtype)
             return x
         self.scale = ((self.rng.random(x.shape) >= self.p) / (1 - self.p)).astype(x.dtype)
         return x * self.scale
+        # END SOLUTION
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dL/dx = dout * mask / (1 - p)``: the same scaled mask [eq-dropout-vjp]."""
+        # BEGIN SOLUTION
         _check_dout(self, dout, None if self.scale is None else self.shape)
         return dout * self.scale
+        # END SOLUTION
 
 
 class BatchNorm2dModule(_Mode):
@@ -248,6 +264,7 @@ class BatchNorm2dModule(_Mode):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         _check_images("BatchNorm2dModule", x, len(self.params["weight"]))
+        # BEGIN SOLUTION
         axes, m = (0, 2, 3), x.shape[0] * x.shape[2] * x.shape[3]
         if self.training:
             if m < 2:
@@ -263,11 +280,13 @@ class BatchNorm2dModule(_Mode):
         self.x_hat = (x - mean[:, None, None]) * self.inv_std
         gamma, beta = self.params["weight"][:, None, None], self.params["bias"][:, None, None]
         return gamma * self.x_hat + beta
+        # END SOLUTION
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dL/dgamma = sum dout x_hat``, ``dL/dbeta = sum dout`` per channel; in training
         ``dL/dx = gamma / (m sqrt(var + eps)) (m dout - dL/dbeta - x_hat dL/dgamma)``
         [eq-bn-dx] with ``m`` values per channel, in evaluation ``gamma dout / sqrt(var + eps)``."""
+        # BEGIN SOLUTION
         _check_dout(self, dout, getattr(self.x_hat, "shape", None))
         axes, m = (0, 2, 3), dout.shape[0] * dout.shape[2] * dout.shape[3]
         self.grads["weight"] = (dout * self.x_hat).sum(axis=axes)
@@ -277,3 +296,4 @@ class BatchNorm2dModule(_Mode):
             return scale * dout
         return scale / m * (m * dout - self.grads["bias"][:, None, None]
                             - self.x_hat * self.grads["weight"][:, None, None])
+        # END SOLUTION

@@ -17,8 +17,10 @@ import numpy as np
 
 def softmax(x: np.ndarray) -> np.ndarray:
     """Row-wise softmax; subtracting the row maximum first keeps ``exp`` from overflowing."""
+    # BEGIN SOLUTION
     z = np.exp(x - x.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
+    # END SOLUTION
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -33,7 +35,9 @@ def softmax_backward(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
 
     The Jacobian is never formed: row by row, ``g (diag(x) - x x^T) = x * (g - g.x)``.
     """
+    # BEGIN SOLUTION
     return out * (dout - np.sum(dout * out, axis=1, keepdims=True))
+    # END SOLUTION
 
 
 def _check_targets(probs: np.ndarray, targets: np.ndarray) -> None:
@@ -62,14 +66,18 @@ def _check_probabilities(probs: np.ndarray, targets: np.ndarray) -> None:
 def cross_entropy(probs: np.ndarray, targets: np.ndarray) -> float:
     """Mean over the batch of ``-sum_i t_i log x_i`` for one-hot ``targets``."""
     _check_probabilities(probs, targets)
+    # BEGIN SOLUTION
     return float(-np.sum(targets * np.log(probs)) / len(probs))
+    # END SOLUTION
 
 
 def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``dL/dx = -t / x`` (eq. 3) [eq-ce-grad] for each sample, divided by ``B`` because
     the loss is the batch mean [eq-minibatch-loss]."""
     _check_probabilities(probs, targets)
+    # BEGIN SOLUTION
     return -targets / probs / len(probs)
+    # END SOLUTION
 
 
 def _check_dout(module, dout: np.ndarray, out_shape: tuple | None) -> None:
@@ -87,7 +95,9 @@ def softmax_cross_entropy_backward(logits: np.ndarray, targets: np.ndarray) -> n
     """The fused gradient of cross-entropy after softmax: ``(softmax(x~) - t) / B``
     [eq-softmax-ce]."""
     _check_targets(logits, targets)
+    # BEGIN SOLUTION
     return (softmax(logits) - targets) / len(logits)
+    # END SOLUTION
 
 
 class LinearModule:
@@ -111,8 +121,10 @@ class LinearModule:
         if x.ndim != 2 or x.shape[1] != n_in:
             raise ValueError(f"LinearModule expects inputs of shape [batch, {n_in}], got "
                              f"{x.shape} (images must be flattened first: data.flatten)")
+        # BEGIN SOLUTION
         self.x = x
         return x @ self.params["weight"].T + self.params["bias"]
+        # END SOLUTION
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Store ``dL/dW = dout^T x`` and ``dL/db = sum of dout's rows`` (eqs. 35, 38 summed
@@ -121,12 +133,14 @@ class LinearModule:
         ``input_grad=False`` skips ``dL/dx`` (and returns ``None``): the first layer's input
         is the data, whose gradient nothing uses.
         """
+        # BEGIN SOLUTION
         if self.x is None:
             raise RuntimeError("LinearModule.backward called before forward")
         _check_dout(self, dout, (len(self.x), len(self.params["bias"])))
         self.grads["weight"] = dout.T @ self.x
         self.grads["bias"] = dout.sum(axis=0)
         return dout @ self.params["weight"] if input_grad else None
+        # END SOLUTION
 
 
 class ReLUModule:
@@ -135,13 +149,17 @@ class ReLUModule:
     mask = None  # 1[x > 0], set by forward
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # BEGIN SOLUTION
         self.mask = x > 0
         return x * self.mask
+        # END SOLUTION
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dL/dx = dout * 1[x > 0]`` (eq. 32) [eq-relu-vjp]."""
+        # BEGIN SOLUTION
         _check_dout(self, dout, getattr(self.mask, "shape", None))
         return dout * self.mask
+        # END SOLUTION
 
 
 class SoftMaxModule:

@@ -31,12 +31,14 @@ def adam(w, g, m, v, t: int, lr, betas: tuple[float, float] = (0.9, 0.999), eps:
     step (zeros before step 1). Dividing them by ``1 - beta^t`` removes the bias towards
     their zero start [eq-adam-bias-correction].
     """
+    # BEGIN SOLUTION
     beta1, beta2 = betas
     g = _add(g, w, weight_decay)                         # g + weight_decay w [eq-coupled-decay]
     m = _lerp(m, g, 1 - beta1)                           # m + (1 - beta1) (g - m)
     v = _addcmul(beta2 * v, g, g, 1 - beta2)             # beta2 v + (1 - beta2) g^2
     denom = _sqrt(v) / math.sqrt(1 - beta2 ** t) + eps   # sqrt(v_hat) + eps
     return w - lr / (1 - beta1 ** t) * m / denom, m, v  # m_hat = m / (1 - beta1^t)
+    # END SOLUTION
 
 
 # The rule's three multiply-adds. PyTorch's kernels for them round once (a fused multiply-add),

@@ -4,6 +4,7 @@
 end_before="class ConvNet")`` the lines from the first one containing ``start_at`` up to, not
 including, the next one containing ``end_before``. The source is read (``inspect``) when the
 cell runs: always the code that runs, never a copy, and a student's stub where there is one.
+The ``# BEGIN SOLUTION`` / ``# END SOLUTION`` lines around a student's part are left out.
 The output is highlighted HTML laid out as Sphinx lays out a ``literalinclude``.
 """
 
@@ -19,6 +20,9 @@ from pathlib import Path
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
+
+# The lines that mark a student's part of the code (scripts/make_assignment.py); not shown.
+SOLUTION_MARKERS = ("# BEGIN SOLUTION", "# END SOLUTION")
 
 # Colours for renderers without a Pygments style (Colab), so weak (one class) that the book's
 # and JupyterLab's own (``.highlight .k``) win; in Jupyter, the editor's background.
@@ -65,8 +69,10 @@ def show(obj, start_at: str | None = None, end_before: str | None = None) -> Sou
     while lines and not lines[-1].strip():
         lines.pop()
     first = max(first, 1) + begin
+    last = first + len(lines) - 1
+    code = "".join(line for line in lines if line.strip() not in SOLUTION_MARKERS)
     name = "" if inspect.ismodule(obj) else getattr(obj, "__qualname__", "")
-    return Source(textwrap.dedent("".join(lines)), path, first, first + len(lines) - 1, name)
+    return Source(textwrap.dedent(code), path, first, last, name)
 
 
 def _find(lines: list[str], marker: str | None, start: int, error: str) -> int:
