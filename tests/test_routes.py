@@ -39,6 +39,7 @@ is configured with (a local one here); without one these tests fail, they do not
 from __future__ import annotations
 
 import ast
+import functools
 import glob
 import html.parser
 import importlib.util
@@ -101,11 +102,16 @@ def _third_party_imports(tree: ast.AST) -> set[str]:
             and n != "__future__"}
 
 
-def _distribution(module: str) -> str:
-    """The distribution that provides ``module`` here (``pygments`` -> ``pygments``)."""
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
     import importlib.metadata
 
-    dists = importlib.metadata.packages_distributions().get(module)
+    return importlib.metadata.packages_distributions()
+
+
+def _distribution(module: str) -> str:
+    """The distribution that provides ``module`` here (``yaml`` -> ``pyyaml``)."""
+    dists = _packages_distributions().get(module)
     assert dists, f"no installed distribution provides {module!r}"
     return re.sub(r"[-_.]+", "-", dists[0]).lower()
 
@@ -368,6 +374,7 @@ def _run_notebook(path: Path, venv: Venv, workdir: Path, env: dict[str, str], ch
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpecManager
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     workdir.mkdir(parents=True, exist_ok=True)
     local = workdir / path.name
@@ -382,6 +389,14 @@ def _run_notebook(path: Path, venv: Venv, workdir: Path, env: dict[str, str], ch
     t0 = time.perf_counter()
     try:
         client.execute(env=env)
+    except CellExecutionError as err:
+        # The failing cell's own printed output too (pip's message, for a set-up cell).
+        failed = [c for c in nb.cells if any(o.get("output_type") == "error"
+                                             for o in c.get("outputs", []))]
+        printed = "".join(o.get("text", "") for c in failed[:1] for o in c.outputs
+                          if o.get("output_type") == "stream")
+        raise AssertionError(f"{path.name} failed in {workdir}:\n{err}\n"
+                             f"--- printed by the failing cell ---\n{printed[-4000:]}") from None
     finally:
         print(f"[{time.perf_counter() - t0:5.1f} s] ran {path.name} in {workdir}")
     return nb
@@ -419,14 +434,13 @@ def test_colab_route(chapter, colab, snapshot, cifar10_root, tmp_path):
 def test_unpublished_setup_cell_stops_with_one_message(colab, tmp_path):
     """No URL in the set-up cell and none in the environment: one error, saying what to do."""
     import nbformat
-    from nbclient.exceptions import CellExecutionError
 
     _fresh(colab)
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_code_cell(publish_config.setup_cell("", "main")))
     path = tmp_path / "unpublished.ipynb"
     nbformat.write(nb, path)
-    with pytest.raises(CellExecutionError) as err:
+    with pytest.raises(AssertionError) as err:
         _run_notebook(path, colab, _outside_repo(tmp_path), _clean_env(), check=False)
     message = str(err.value)
     assert "RuntimeError" in message and "COURSE_LIB_URL" in message
