@@ -9,7 +9,9 @@ a plain ``pytest`` run, before any build, skips it ("book not built"). It serves
 - MathJax typeset every equation: one ``mjx-container`` per math element, no MathJax error,
   and no raw ``$$``, ``\\frac``, ``\\(``, ``\\[`` left in the visible text outside code;
 - every image loaded (``naturalWidth > 0``);
-- notebook pages have the launch (Colab, Binder) and download (.ipynb) buttons;
+- notebook pages have the download (.ipynb) button, and launch buttons (Colab, Binder) for the
+  repository that ``_config.yml`` names once the course is published
+  (``scripts/publish_config.py``), none before;
 - no internal link is broken (the file exists and so does its ``#anchor``), links added by
   JavaScript included;
 - rendering needs nothing from outside: the page's script/link/img/... sources are local, and
@@ -53,6 +55,20 @@ def _pages() -> list[str]:
 
 def _is_notebook_page(page: str) -> bool:
     return (HTML / "_sources" / page).with_suffix(".ipynb").is_file()
+
+
+def _expected_launch_buttons(page: str) -> set[str]:
+    """The launch buttons of a notebook page: Colab's and Binder's for the repository that
+    ``_config.yml`` names (``scripts/publish_config.py``), none while it names none."""
+    import yaml
+
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    if not repository["url"]:
+        return set()
+    repo, branch = urlsplit(repository["url"]).path.strip("/"), repository["branch"]
+    notebook = page.removesuffix(".html") + ".ipynb"
+    return {f"https://colab.research.google.com/github/{repo}/blob/{branch}/{notebook}",
+            f"https://mybinder.org/v2/gh/{repo}/{branch}?urlpath=tree/{notebook}"}
 
 
 @pytest.fixture(scope="module")
@@ -209,12 +225,13 @@ def test_page_renders_offline(page, book, server, browser):
         if not img["complete"] or img["width"] == 0:
             problems.append(f"image did not load: {img['src']}")
 
-    # Launch and download buttons on notebook pages.
+    # Launch buttons on notebook pages where the course is published, pointing at its
+    # repository; none before (no button pointing nowhere). The download button always.
     if _is_notebook_page(page):
-        hosts = {urlsplit(u).hostname for u in facts["launch"]}
-        for host in ("colab.research.google.com", "mybinder.org"):
-            if host not in hosts:
-                problems.append(f"no {host} launch button")
+        expected = _expected_launch_buttons(page)
+        if set(facts["launch"]) != expected:
+            problems.append(f"launch buttons {sorted(facts['launch'])}, expected "
+                            f"{sorted(expected)} (repository.url in _config.yml)")
         if not any(h.endswith(".ipynb") for h in facts["downloads"]):
             problems.append("no .ipynb download button")
 
