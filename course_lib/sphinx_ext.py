@@ -22,15 +22,15 @@ from .figures import ALT_KEY, NOTE_KEY, looks_like_file_name, png_text
 CSS = Path(__file__).with_name("book.css")
 
 
-def annotate_images(doctree, path_of: Callable[[str], Path]) -> list:
-    """Alt text and caption notes from the PNGs of ``doctree``'s images (``path_of(uri)`` is
-    the file of an image); returns the images left without real alt text."""
+def annotate_images(doctree, path_of: Callable) -> list:
+    """Alt text and caption notes from the PNGs of ``doctree``'s images (``path_of(image)`` is
+    the file of an image node); returns the images left without real alt text."""
     from docutils import nodes
 
     missing = []
     for image in doctree.findall(nodes.image):
         uri = image.get("uri", "")
-        text = png_text(path_of(uri)) if "://" not in uri else {}
+        text = png_text(path_of(image)) if "://" not in uri else {}
         if text.get(ALT_KEY):
             image["alt"] = text[ALT_KEY]
         figure = image.parent
@@ -49,7 +49,14 @@ def _on_doctree_read(app, doctree) -> None:
     from sphinx.util import logging
 
     docname = app.env.docname
-    for image in annotate_images(doctree, lambda uri: Path(app.env.relfn2path(uri, docname)[1])):
+
+    def path_of(image) -> Path:
+        # Sphinx's image collector may already have made the URI relative to the source folder.
+        if "*" in image.get("candidates", {}):
+            return Path(app.srcdir) / image["candidates"]["*"]
+        return Path(app.env.relfn2path(image["uri"], docname)[1])
+
+    for image in annotate_images(doctree, path_of):
         logging.getLogger(__name__).warning(
             "image without alt text: %s (draw it with course_lib.figures.show, or give the "
             "figure an :alt:)", image.get("uri"), location=image, type="course", subtype="alt")

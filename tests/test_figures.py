@@ -175,7 +175,7 @@ def test_alt_text_and_profile_note_reach_the_image_and_caption(tmp_path):
     named = nodes.image(uri="b.svg", alt="A graph of the BatchNorm forward pass.")
     bare, by_name = nodes.image(uri="c.png"), nodes.image(uri="d.png", alt="../_images/d.png")
     doc += [figure, named, bare, by_name]
-    missing = sphinx_ext.annotate_images(doc, lambda uri: tmp_path / uri)
+    missing = sphinx_ext.annotate_images(doc, lambda image: tmp_path / image["uri"])
     assert figure[0]["alt"] == ALT
     assert figure[1].astext() == "Test accuracy. Made under the cpu profile."
     assert named["alt"].startswith("A graph")
