@@ -18,6 +18,13 @@ a plain ``pytest`` run, before any build, skips it ("book not built"). It serves
   the browser made no request to a host other than 127.0.0.1 while loading it.
 
 It saves a screenshot of each chapter's first screen in ``_build/screenshots/``.
+
+Accessibility: axe-core (npm's package, pinned and fetched once by ``scripts/fetch_axe.py``,
+injected into the page, so the page itself loads nothing more) runs its WCAG 2 A and AA rules
+on every page in the light and the dark colour scheme and fails on any serious or critical
+violation; the counts of all its findings go to ``_build/axe-report.json``. Every ``<img>``
+must have alt text that is not a file name, and every figure a number, a caption and a
+``{numref}`` reference.
 """
 
 from __future__ import annotations
@@ -269,4 +276,120 @@ def test_page_renders_offline(page, book, server, browser):
 def test_link_checker_passes(built):
     """scripts/check_book.py on the whole build: no broken link, nothing loaded from outside."""
     problems, _ = check_book.check(built)
+    assert not problems, "\n".join(problems)
+
+
+# Accessibility --------------------------------------------------------------------------------
+#: axe-core's rules for WCAG 2.0 levels A and AA, run on every page in both colour schemes.
+AXE_TAGS = ["wcag2a", "wcag2aa"]
+AXE_FAILING = ("serious", "critical")
+#: Serious or critical violations that come from the theme and cannot be fixed in this book:
+#: rule id -> (a fragment of the offending element's CSS selector, the reason). Keep it empty
+#: unless a violation really is out of reach.
+AXE_ALLOWED: dict[str, tuple[str, str]] = {}
+#: pydata-sphinx-theme's colour schemes: it reads localStorage "mode" and sets data-theme.
+SCHEMES = ("light", "dark")
+#: Where the per-page, per-scheme counts of axe's findings go (all impacts, for the record).
+AXE_REPORT = Path(os.environ.get("AXE_REPORT") or ROOT / "_build" / "axe-report.json")
+
+SET_SCHEME = """
+localStorage.setItem("mode", arguments[0]);
+localStorage.setItem("theme", arguments[0]);
+"""
+
+RUN_AXE = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {runOnly: {type: "tag", values: arguments[0]}, resultTypes: ["violations"]})
+  .then((r) => done({version: axe.version, violations: r.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({target: n.target.join(" "), html: n.html.slice(0, 160),
+                                  summary: (n.failureSummary || "").slice(0, 300)}))}))}),
+        (err) => done({error: String(err)}));
+"""
+
+
+_axe_spec = importlib.util.spec_from_file_location("fetch_axe", ROOT / "scripts" / "fetch_axe.py")
+fetch_axe = sys.modules.setdefault("fetch_axe", importlib.util.module_from_spec(_axe_spec))
+_axe_spec.loader.exec_module(fetch_axe)
+
+
+@pytest.fixture(scope="module")
+def axe(book):
+    """axe-core's script (npm's axe-core, pinned in scripts/fetch_axe.py, fetched on first use)."""
+    try:
+        return fetch_axe.fetch().read_text(encoding="utf-8")
+    except OSError as err:
+        pytest.fail(f"no axe-core for the accessibility check: {err}")
+
+
+@pytest.fixture(scope="module")
+def axe_report():
+    """Every page's axe findings by scheme; written to AXE_REPORT at the end of the module."""
+    report: dict = {}
+    yield report
+    if report:
+        AXE_REPORT.parent.mkdir(parents=True, exist_ok=True)
+        AXE_REPORT.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+
+
+def allowed(rule: str, target: str) -> bool:
+    return rule in AXE_ALLOWED and AXE_ALLOWED[rule][0] in target
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("page", _pages())
+def test_page_is_accessible(page, scheme, axe, server, browser, axe_report):
+    """No serious or critical axe-core violation (WCAG 2 A and AA), in either colour scheme."""
+    url = f"{server}/{page}"
+    browser.get(url)
+    browser.execute_script(SET_SCHEME, scheme)
+    browser.get(url)  # the theme reads the scheme as the page loads
+    theme = browser.execute_script("return document.documentElement.dataset.theme")
+    assert theme == scheme, f"{page}: the theme shows {theme!r}, not {scheme!r}"
+    browser.execute_async_script(WAIT_FOR_MATHJAX)
+    browser.execute_async_script(WAIT_FOR_IMAGES)
+    browser.execute_script(axe)
+    result = browser.execute_async_script(RUN_AXE, AXE_TAGS)
+    assert "error" not in result, f"{page}: axe-core failed: {result.get('error')}"
+    axe_report.setdefault(page, {})[scheme] = [
+        {"rule": v["id"], "impact": v["impact"], "nodes": len(v["nodes"]),
+         "targets": [n["target"] for n in v["nodes"]]} for v in result["violations"]]
+    problems = [f"{v['impact']} {v['id']} ({v['help']}): {n['target']}\n      {n['html']}\n"
+                f"      {n['summary']}"
+                for v in result["violations"] if v["impact"] in AXE_FAILING
+                for n in v["nodes"] if not allowed(v["id"], n["target"])]
+    assert not problems, f"{page} ({scheme} scheme, axe-core {result['version']}):\n  " + \
+        "\n  ".join(problems)
+
+
+def test_figures_have_alt_text_numbers_and_references(built):
+    """Every image has alt text that is not a file name; every figure has an id, a number
+    and a caption, and some page refers to it by its number ({numref})."""
+    from bs4 import BeautifulSoup
+
+    from course_lib.figures import looks_like_file_name
+
+    problems, figures, referenced = [], {}, set()
+    for path in check_book.html_pages(built):
+        page = path.relative_to(built).as_posix()
+        soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+        main = soup.find("main") or soup
+        for img in main.find_all("img"):
+            alt = (img.get("alt") or "").strip()
+            if not alt or looks_like_file_name(alt):
+                problems.append(f"{page}: <img src={img.get('src')!r}> has alt text {alt!r}")
+        for fig in main.find_all("figure"):
+            number = fig.select_one("figcaption .caption-number")
+            text = fig.select_one("figcaption .caption-text")
+            if not fig.get("id") or number is None or text is None:
+                problems.append(f"{page}: a figure without an id, a number or a caption: "
+                                f"{str(fig)[:200]}")
+            else:
+                figures[fig["id"]] = f"{page} ({number.get_text(strip=True)})"
+        for a in main.select("a.reference.internal"):
+            if a.select_one(".std-numref") and "#" in a.get("href", ""):
+                referenced.add(a["href"].rsplit("#", 1)[1])
+    assert figures, "no figures found in the built book"
+    problems += [f"{where}: figure #{fid} is never referred to by number"
+                 for fid, where in sorted(figures.items()) if fid not in referenced]
     assert not problems, "\n".join(problems)
