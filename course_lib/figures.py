@@ -10,7 +10,7 @@ backend would show it, and the PNG itself carries two texts in its metadata:
 
 The cell's metadata makes the output a numbered figure in the book (myst-nb's
 ``"mystnb": {"figure": {"caption": ..., "name": "fig-..."}}``), and chapters refer to it
-with ``{numref}``. The book's Sphinx extension (:mod:`course_lib.sphinx_ext`) copies the
+with ``{numref}``. The book's Sphinx extension (`_ext/book_accessibility.py`) copies the
 PNG's alt text into the image node and appends the note to the figure's caption.
 
 :func:`use_style` sets the course's plot style: the Okabe--Ito palette, which stays
@@ -41,10 +41,9 @@ _FILE_NAME = re.compile(r"(^|[/\\])[^\s/\\]+\.(png|jpe?g|gif|svg|pdf|webp)$|^[0-
 def use_style() -> None:
     """The course's plot style, for every figure drawn after it (a chapter calls it once)."""
     import matplotlib as mpl
-    from cycler import cycler
 
     mpl.rcParams.update({
-        "axes.prop_cycle": cycler(color=OKABE_ITO),
+        "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
         "figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white",
         "savefig.transparent": False, "legend.framealpha": 0.9,
     })

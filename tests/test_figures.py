@@ -1,6 +1,6 @@
 """Figures that every reader can read: alt text, captions, numbers, references and colours.
 
-The helper (``course_lib.figures``) and the book's Sphinx extension (``course_lib.sphinx_ext``)
+The helper (``course_lib.figures``) and the book's Sphinx extension (``_ext/book_accessibility.py``)
 are tested here on small figures; the chapters are checked in their source, without running
 them: every figure a chapter draws is a named figure with a caption, drawn by the helper (so
 its PNG carries its alt text), and referred to by number. The built book is checked in
@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -27,9 +28,12 @@ import yaml  # noqa: E402
 from docutils import nodes  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from course_lib import figures, sphinx_ext  # noqa: E402
+from course_lib import figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))
+import book_accessibility as sphinx_ext  # noqa: E402  (the book's extension, _ext/)
+
 ALT = "Test accuracy rises from 10% to 45% over 1,500 steps."
 
 

@@ -16,6 +16,7 @@ def test_chapter_template_builds_in_a_book(tmp_path):
     shutil.copy(REPO / "references.bib", book)
     shutil.copy(REPO / "chapters" / "bibliography.md", book / "chapters")
     (book / "_vendor").symlink_to(REPO / "_vendor")  # MathJax, fetched by scripts/setup.sh
+    shutil.copytree(REPO / "_ext", book / "_ext")  # the book's Sphinx extension (_config.yml)
     config = (REPO / "_config.yml").read_text()
     (book / "_config.yml").write_text(config)
     (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/new\n"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .figures import ALT_KEY, NOTE_KEY, looks_like_file_name, png_text
+from course_lib.figures import ALT_KEY, NOTE_KEY, looks_like_file_name, png_text
 
 CSS = Path(__file__).with_name("book.css")
 
