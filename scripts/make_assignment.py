@@ -296,9 +296,10 @@ it implements. Your job: derive each one as the chapter does, and write it.
 
 1. Set up as the README says, then open the chapters in Jupyter (`jupyter lab chapters/`).
    Read chapter 2 first, then 5, then 6.
-2. Write each function in the file and place its message names. Keep its name and its
-   parameters: they are those of the original (UvA 2019) assignment's template, and the
-   grader checks them. Keep the validation lines above your part (shape checks) as they are.
+2. Write each function in place of its `raise NotImplementedError(...)` line (the tables
+   below give the file of each). Keep its name and its parameters: they are those of the
+   original (UvA 2019) assignment's template, and the grader checks them. Keep the
+   validation lines above your part (shape checks) as they are.
 3. Check your work, as often as you like:
    - **In the chapters.** Chapters 2, 5 and 6 run to the end whatever you have written so
      far. Each derivation check prints, for its function, "not implemented yet", "WRONG"
