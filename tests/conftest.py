@@ -1,7 +1,9 @@
 """Shared test data: a small CIFAR-10 in the official binary layout, and a small learnable
-stand-in for the preprocessed data set."""
+stand-in for the preprocessed data set; and :func:`load_script` for the tests of scripts/."""
 
+import importlib.util
 import io
+import sys
 import tarfile
 from pathlib import Path
 
@@ -10,6 +12,21 @@ import pytest
 
 from course_lib import data
 from course_lib.data import CIFAR10
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str):
+    """The module ``scripts/<name>.py``, imported once, as ``python scripts/<name>.py`` would
+    see it: with ``scripts/`` on the path."""
+    if name not in sys.modules:
+        if str(SCRIPTS) not in sys.path:
+            sys.path.insert(0, str(SCRIPTS))
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck"]

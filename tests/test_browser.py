@@ -31,16 +31,15 @@ from __future__ import annotations
 
 import functools
 import http.server
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html").resolve()
@@ -49,9 +48,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 MATHJAX_TIMEOUT_S = 30
 
-_spec = importlib.util.spec_from_file_location("check_book", ROOT / "scripts" / "check_book.py")
-check_book = sys.modules.setdefault("check_book", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(check_book)
+check_book = load_script("check_book")
 
 
 def _pages() -> list[str]:
@@ -308,9 +305,7 @@ axe.run(document, {runOnly: {type: "tag", values: arguments[0]}, resultTypes: ["
 """
 
 
-_axe_spec = importlib.util.spec_from_file_location("fetch_axe", ROOT / "scripts" / "fetch_axe.py")
-fetch_axe = sys.modules.setdefault("fetch_axe", importlib.util.module_from_spec(_axe_spec))
-_axe_spec.loader.exec_module(fetch_axe)
+fetch_axe = load_script("fetch_axe")
 
 
 @pytest.fixture(scope="module")

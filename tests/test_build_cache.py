@@ -2,25 +2,21 @@
 does what myst-nb's cache mode does (no Sphinx, no kernel: a chapter "executes" by writing its
 records and caching its notebook in jupyter-cache)."""
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
+from conftest import load_script
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
 from course_lib import profiles, results
 
 ROOT = Path(__file__).resolve().parents[1]
-_path = ROOT / "scripts" / "build_book_cached.py"
-_spec = importlib.util.spec_from_file_location("build_book_cached", _path)
-bbc = sys.modules.setdefault("build_book_cached", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(bbc)
+bbc = load_script("build_book_cached")
 
 # Real chapter names, so that the real writers (profiles.EXPERIMENTS) and READS apply:
 # 01 writes and reads no records, 03 writes numpy_mlp, 04 writes three records and reads the

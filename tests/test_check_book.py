@@ -1,15 +1,10 @@
 """scripts/check_book.py on small hand-written HTML trees (no book build needed)."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import load_script
 
-_path = Path(__file__).resolve().parents[1] / "scripts" / "check_book.py"
-_spec = importlib.util.spec_from_file_location("check_book", _path)
-check_book = sys.modules.setdefault("check_book", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(check_book)
+check_book = load_script("check_book")
 
 
 def page(body: str, head: str = "") -> str:

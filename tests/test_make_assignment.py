@@ -9,7 +9,6 @@ is the one imported.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import json
 import os
@@ -20,15 +19,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 from course_lib import grading
 from course_lib.show import SOLUTION_MARKERS, show
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("make_assignment",
-                                               ROOT / "scripts" / "make_assignment.py")
-ma = sys.modules["make_assignment"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ma)
+ma = load_script("make_assignment")
 
 TASK_NAMES = {t.name for t in grading.TASKS}
 STUBBED = sorted({f"course_lib/{t.module}.py" for t in grading.TASKS})

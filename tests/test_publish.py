@@ -8,17 +8,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("publish_config",
-                                               ROOT / "scripts" / "publish_config.py")
-publish_config = sys.modules.setdefault("publish_config", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(publish_config)
+publish_config = load_script("publish_config")
 
 URL = "https://github.com/some-teacher/backprop-course"
 

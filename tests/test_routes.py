@@ -42,7 +42,6 @@ import ast
 import functools
 import glob
 import html.parser
-import importlib.util
 import json
 import os
 import re
@@ -53,6 +52,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 try:
     import tomllib
@@ -60,10 +60,7 @@ except ModuleNotFoundError:  # Python 3.10
     from pip._vendor import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("publish_config",
-                                               ROOT / "scripts" / "publish_config.py")
-publish_config = sys.modules.setdefault("publish_config", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(publish_config)
+publish_config = load_script("publish_config")
 HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html").resolve()
 ROUTE_CHAPTERS = ("02_backprop", "03_numpy_mlp")
 #: What Colab ships that the course needs; the set-up cell must install everything else.
