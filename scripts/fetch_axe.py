@@ -14,16 +14,13 @@ without the current rules for deprecated ARIA roles and contrast.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import os
 import sys
-import tarfile
-import urllib.request
 from pathlib import Path
 
+import npm_package
+
 VERSION = "4.14.1"
-URL = f"https://registry.npmjs.org/axe-core/-/axe-core-{VERSION}.tgz"
 SHA256 = "e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745"
 TARGET = Path(__file__).resolve().parents[1] / "_build" / "axe-core"
 SCRIPT = TARGET / "axe.min.js"
@@ -31,24 +28,19 @@ SCRIPT = TARGET / "axe.min.js"
 
 def fetch(tarball: Path | None = None) -> Path:
     """``axe.min.js`` of axe-core ``VERSION``, fetched (and checked) if it is not there yet."""
-    stamp = TARGET / ".version"
-    if SCRIPT.is_file() and stamp.is_file() and stamp.read_text().strip() == VERSION:
+    if SCRIPT.is_file() and npm_package.is_current(TARGET, VERSION):
         return SCRIPT
     tarball = tarball or (Path(os.environ["AXE_CORE_TARBALL"])
                           if os.environ.get("AXE_CORE_TARBALL") else None)
     try:
-        blob = tarball.read_bytes() if tarball else urllib.request.urlopen(URL, timeout=60).read()
+        tar = npm_package.tarball("axe-core", VERSION, SHA256, tarball)
     except OSError as err:
-        raise OSError(f"fetch_axe: cannot get {tarball or URL} ({err}). Download that tarball "
-                      "and pass --tarball FILE (or set AXE_CORE_TARBALL).") from err
-    if (got := hashlib.sha256(blob).hexdigest()) != SHA256:
-        raise OSError(f"fetch_axe: SHA-256 {got} does not match {SHA256}")
+        raise OSError(f"fetch_axe: {err}; or give it in AXE_CORE_TARBALL.") from err
     TARGET.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+    with tar:
         for name in ("axe.min.js", "LICENSE"):
-            member = tar.extractfile(f"package/{name}")
-            (TARGET / name).write_bytes(member.read())
-    stamp.write_text(VERSION + "\n")
+            (TARGET / name).write_bytes(tar.extractfile(f"package/{name}").read())
+    npm_package.stamp(TARGET, VERSION)
     return SCRIPT
 
 

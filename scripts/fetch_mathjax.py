@@ -7,17 +7,14 @@ nothing if the right version is already there. Sphinx's ``mathjax_path`` points 
 """
 
 import argparse
-import hashlib
-import io
 import shutil
 import sys
-import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
 
+import npm_package
+
 VERSION = "3.2.2"
-URL = f"https://registry.npmjs.org/mathjax/-/mathjax-{VERSION}.tgz"
 SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
 TARGET = Path(__file__).resolve().parents[1] / "_vendor" / "mathjax"
 
@@ -27,31 +24,23 @@ def main() -> int:
     ap.add_argument("--tarball", type=Path,
                     help="a local mathjax-3.2.2.tgz instead of the registry")
     args = ap.parse_args()
-    stamp = TARGET / ".version"
-    if stamp.is_file() and stamp.read_text().strip() == VERSION:
+    if npm_package.is_current(TARGET, VERSION):
         return 0
     try:
-        if args.tarball:
-            blob = args.tarball.read_bytes()
-        else:
-            blob = urllib.request.urlopen(URL, timeout=60).read()
+        tar = npm_package.tarball("mathjax", VERSION, SHA256, args.tarball)
     except OSError as err:
-        print(f"fetch_mathjax: cannot get {args.tarball or URL} ({err}). The book needs "
-              f"MathJax {VERSION} in {TARGET}; download that tarball and pass --tarball FILE.",
+        print(f"fetch_mathjax: {err}. The book needs MathJax {VERSION} in {TARGET}.",
               file=sys.stderr)
-        return 1
-    if (got := hashlib.sha256(blob).hexdigest()) != SHA256:
-        print(f"fetch_mathjax: SHA-256 {got} does not match {SHA256}", file=sys.stderr)
         return 1
     tmp = Path(tempfile.mkdtemp(prefix=".mathjax-", dir=TARGET.parent.parent))
     try:
-        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        with tar:
             for m in tar:
                 if m.isfile() and m.name.startswith("package/es5/"):
                     out = tmp / m.name[len("package/es5/"):]
                     out.parent.mkdir(parents=True, exist_ok=True)
                     out.write_bytes(tar.extractfile(m).read())
-        (tmp / ".version").write_text(VERSION + "\n")
+        npm_package.stamp(tmp, VERSION)
         if TARGET.exists():
             shutil.rmtree(TARGET)
         TARGET.parent.mkdir(parents=True, exist_ok=True)
