@@ -29,8 +29,10 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_lib.show import SOLUTION_MARKERS  # the lines show() leaves out
+
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+BEGIN, END = SOLUTION_MARKERS
 # Files of the course that are not part of the edition: they need the solutions.
 NOT_IN_EDITION = ("scripts/make_assignment.py", "tests/test_make_assignment.py")
 SOLUTIONS_SENTENCE = "The solutions are in the last section of the chapter, each with the code " \
