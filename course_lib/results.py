@@ -111,7 +111,7 @@ class Record:
         if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
             found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
             raise RecordError(f"{path} is not a record of schema {SCHEMA} (found {found!r}); "
-                              "run its chapter again, or scripts/migrate_results.py on it")
+                              "run its chapter again")
         try:
             settings = dict(raw.pop("settings"))
             cls_ = profiles.experiment(settings.pop("experiment")).settings

@@ -1,6 +1,7 @@
 """Write the assignment edition of the course: ``python scripts/make_assignment.py OUT_DIR``.
 
-The edition is a complete copy of the course (every file git tracks or would track) in which
+The edition is a copy of the course as committed (every file git tracks at ``HEAD``; the
+working tree and untracked files are never read) in which
 
 * every region between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` in ``course_lib`` becomes
   ``raise NotImplementedError("<function>(<inputs>): <inputs and outputs, with shapes>; see
@@ -10,7 +11,14 @@ The edition is a complete copy of the course (every file git tracks or would tra
   and the "Solutions" section are removed;
 * ``course_lib/grading.py`` says ``EDITION = "student"``, so that the chapters grade instead
   of asserting, and ``ASSIGNMENT.md`` tells the student what to do;
+* every notebook's outputs and execution counts are cleared (an executed chapter's
+  ``show()`` outputs hold the reference code), and a notebook code cell with solution markers
+  stops the generator (only ``course_lib``'s regions can be stubbed);
 * the generator itself and its tests are left out (they need the solutions).
+
+It is written into a temporary folder beside ``OUT`` and renamed to ``OUT`` only when
+complete, so a failure leaves nothing behind; every error is one line that names the file
+(and line) at fault.
 
 The same module gives the tests the regions (:func:`regions`), the inverse operation
 (:func:`restore`) and the equation numbers (:func:`equation_numbers`).
@@ -21,10 +29,13 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +51,15 @@ SOLUTIONS_SENTENCE = "The solutions are in the last section of the chapter, each
 NO_SOLUTIONS_SENTENCE = "The solutions are not part of this edition of the course."
 
 
+class EditionError(ValueError):
+    """What stops the generator, in one line naming the file (and line) at fault."""
+
+
+def _at(path: str, line: int | None) -> str:
+    """``path:line`` (or ``line N`` for a text without a path)."""
+    return f"{path}:{line}" if path else f"line {line}"
+
+
 @dataclass(frozen=True)
 class Region:
     """Lines ``begin``-``end`` (0-based, the marker lines included) of a file, inside the
@@ -51,31 +71,36 @@ class Region:
     indent: str
 
 
-def regions(text: str) -> list[Region]:
-    """The solution regions of a Python source, each with the function that holds it."""
+def regions(text: str, path: str = "") -> list[Region]:
+    """The solution regions of a Python source (the file ``path``, named in errors), each
+    with the function that holds it."""
     lines = text.splitlines()
     spans, start = [], None
     for i, line in enumerate(lines):
         if line.strip() == BEGIN:
             if start is not None:
-                raise ValueError(f"line {i + 1}: {BEGIN} inside a region")
+                raise EditionError(f"{_at(path, i + 1)}: {BEGIN} inside a region")
             start = i
         elif line.strip() == END:
             if start is None:
-                raise ValueError(f"line {i + 1}: {END} without {BEGIN}")
+                raise EditionError(f"{_at(path, i + 1)}: {END} without {BEGIN}")
             spans.append((start, i))
             start = None
     if start is not None:
-        raise ValueError(f"line {start + 1}: {BEGIN} never ends")
+        raise EditionError(f"{_at(path, start + 1)}: {BEGIN} never ends")
     if not spans:
         return []
-    functions = list(_functions(ast.parse(text)))
+    try:
+        functions = list(_functions(ast.parse(text)))
+    except SyntaxError as err:
+        raise EditionError(f"{_at(path, err.lineno)}: {err.msg}") from None
     found = []
     for begin, end in spans:
         inside = [(name, node) for name, node in functions
                   if node.lineno - 1 < begin < node.end_lineno]
         if not inside:
-            raise ValueError(f"line {begin + 1}: a solution region outside any function")
+            raise EditionError(f"{_at(path, begin + 1)}: a solution region outside any "
+                               "function")
         name = max(inside, key=lambda item: item[1].lineno)[0]  # the innermost function
         indent = lines[begin][:len(lines[begin]) - len(lines[begin].lstrip())]
         found.append(Region(name, begin, end, indent))
@@ -150,7 +175,7 @@ def references(task, numbers: dict[str, str]) -> str:
 def stub(text: str, messages: dict[str, str], path: str = "") -> str:
     """``text`` with each solution region replaced by its function's ``raise``."""
     lines = text.splitlines(keepends=True)
-    for region in reversed(regions(text)):
+    for region in reversed(regions(text, path)):
         if region.function not in messages:
             raise ValueError(f"{path}: the solution region of {region.function} has no task in "
                              "course_lib.grading.TASKS")
@@ -218,23 +243,118 @@ def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
+def _git(root: Path, *args: str) -> bytes:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True).stdout
+
+
+def check_repository(root: Path = ROOT) -> None:
+    """``root`` must be the top of a git repository with a commit: the edition is made from
+    what git tracks at ``HEAD`` (never from a parent folder's repository)."""
+    try:
+        top = _git(root, "rev-parse", "--show-toplevel").decode().strip()
+        _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except (OSError, subprocess.CalledProcessError):
+        top = None
+    if top is None or Path(top).resolve() != root.resolve():
+        raise EditionError(f"{root} is not a git repository with a commit (no .git there): the "
+                           "edition is made from the files git tracks at HEAD; clone the course "
+                           "with git")
+
+
 def course_files(root: Path = ROOT) -> list[str]:
-    """The files of the course: those git tracks, and new ones it does not ignore."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                         cwd=root, check=True, capture_output=True).stdout.decode()
-    return sorted(f for f in out.split("\0") if f and (root / f).is_file())
+    """The files of the course: those git tracks at ``HEAD`` (not the working tree's
+    untracked or modified files)."""
+    out = _git(root, "ls-tree", "-r", "-z", "HEAD").decode()
+    # "<mode> blob <sha>\t<path>": regular files only (no symbolic links, no submodules)
+    return sorted(entry.split("\t", 1)[1] for entry in out.split("\0")
+                  if entry.startswith(("100644 blob", "100755 blob")))
+
+
+def snapshot(root: Path, dest: Path) -> Path:
+    """The course as committed at ``HEAD`` (``git archive``), written into ``dest``."""
+    with tempfile.TemporaryFile() as tar:
+        subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=root, check=True,
+                       stdout=tar, stderr=subprocess.PIPE)
+        tar.seek(0)
+        with tarfile.open(fileobj=tar) as archive:
+            archive.extractall(dest, filter="data")
+    return dest
+
+
+def clear_outputs(text: str, path: str) -> str:
+    """A notebook without outputs and execution counts (nbconvert's ClearOutputPreprocessor);
+    a code cell with solution markers is refused: only course_lib's regions become stubs."""
+    import nbformat
+    from nbconvert.preprocessors import ClearOutputPreprocessor
+
+    try:
+        nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    except Exception as err:  # nbformat raises several kinds on a damaged file
+        raise EditionError(f"{path}: not a notebook ({type(err).__name__}: {err})") from None
+    for i, cell in enumerate(nb.cells, start=1):
+        for n, line in enumerate(cell.source.splitlines(), start=1):
+            if cell.cell_type == "code" and line.strip() in SOLUTION_MARKERS:
+                raise EditionError(
+                    f"{path}: cell {i} (id {cell.get('id', '?')}), line {n}: {line.strip()} in "
+                    "a notebook; a solution belongs in course_lib, between the markers, where "
+                    "the edition stubs it")
+    clear = ClearOutputPreprocessor(remove_metadata_fields={"collapsed", "scrolled", "execution"})
+    nb, _ = clear.preprocess(nb, {})
+    nb.metadata.pop("widgets", None)  # saved widget state holds outputs too
+    return nbformat.writes(nb) + "\n"
+
+
+def check_out(out: Path, root: Path = ROOT) -> Path:
+    """``out`` made absolute, if the edition can go there: a new or empty folder, outside the
+    course, whose parent can be written."""
+    out = Path(os.path.abspath(out))
+    if out.resolve().is_relative_to(root.resolve()):
+        raise EditionError(f"{out} is inside the course ({root}); write the edition elsewhere, "
+                           "e.g. ../edition")
+    if out.is_file() or out.is_symlink() and not out.is_dir():
+        raise EditionError(f"{out} is a file; the edition goes into a new or empty folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise EditionError(f"{out} is not empty; the edition goes into a new or empty folder")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EditionError(f"{parent} is a file, so {out} cannot be made below it")
+    if not os.access(parent, os.W_OK | os.X_OK) or out.is_dir() and not os.access(out, os.W_OK):
+        raise EditionError(f"{out if out.is_dir() else parent} is read-only; choose a folder "
+                           "you can write")
+    return out
 
 
 def make(out: Path, root: Path = ROOT) -> list[str]:
-    """Write the edition into ``out`` (which must not exist, or be empty); returns its files."""
+    """Write the edition into ``out`` (which must not exist, or be empty); returns its files.
+    It is written into a temporary folder beside ``out``, renamed to ``out`` when complete."""
+    out = check_out(out, root)
+    check_repository(root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        with tempfile.TemporaryDirectory() as committed:
+            written = write(partial, snapshot(root, Path(committed)), root)
+        umask = os.umask(0)
+        os.umask(umask)
+        partial.chmod(0o777 & ~umask)  # mkdtemp's folder is private
+        os.replace(partial, out)  # an empty out is replaced, a new one appears whole
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return written
+
+
+def write(out: Path, source: Path, root: Path = ROOT) -> list[str]:
+    """Write the edition of the committed course ``source`` into the empty folder ``out``
+    (the tasks' messages come from ``root``'s ``course_lib.grading``)."""
     sys.path.insert(0, str(root))
     try:
         from course_lib import grading
     finally:
         sys.path.remove(str(root))
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} is not empty")
-    numbers = equation_numbers(root)
+    numbers = equation_numbers(source)
     by_module: dict[str, dict[str, str]] = {}
     for task in grading.TASKS:
         by_module.setdefault(f"course_lib/{task.module}.py", {})[task.name] = \
@@ -243,30 +363,34 @@ def make(out: Path, root: Path = ROOT) -> list[str]:
     for rel in course_files(root):
         if rel in NOT_IN_EDITION:
             continue
-        src, dst = root / rel, out / rel
+        src, dst = source / rel, out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if rel.endswith(".py") and (found := {r.function for r in regions(src.read_text())}):
+        if rel.endswith(".py") and (found := {r.function for r in regions(src.read_text(), rel)}):
             text = src.read_text()
             expected = set(by_module.get(rel, {}))
             if found != expected:
-                raise ValueError(f"{rel}: solution regions {sorted(found)} but tasks "
-                                 f"{sorted(expected)} in course_lib.grading.TASKS")
+                raise EditionError(f"{rel}: solution regions {sorted(found)} but tasks "
+                                   f"{sorted(expected)} in course_lib.grading.TASKS")
             dst.write_text(stub(text, by_module.get(rel, {}), rel))
             stubbed.add(rel)
         elif rel == "course_lib/grading.py":
             text = src.read_text()
-            assert text.count('\nEDITION = "reference"') == 1, "grading.EDITION not found"
+            if text.count('\nEDITION = "reference"') != 1:
+                raise EditionError(f'{rel}: no line EDITION = "reference" to switch')
             dst.write_text(text.replace('\nEDITION = "reference"', '\nEDITION = "student"'))
-        elif rel.startswith("chapters/") and rel.endswith(".ipynb"):
-            nb = strip_solutions(json.loads(src.read_text()))
-            dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        elif rel.endswith(".ipynb"):
+            text = clear_outputs(src.read_text(), rel)
+            if rel.startswith("chapters/"):
+                nb = strip_solutions(json.loads(text))
+                text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+            dst.write_text(text)
         else:
             shutil.copy2(src, dst)
         written.append(rel)
     unstubbed = set(by_module) - stubbed
     if unstubbed:
-        raise ValueError(f"tasks without a solution region in {sorted(unstubbed)}")
-    (out / "ASSIGNMENT.md").write_text(assignment_text(grading.TASKS, numbers, root))
+        raise EditionError(f"tasks without a solution region in {sorted(unstubbed)}")
+    (out / "ASSIGNMENT.md").write_text(assignment_text(grading.TASKS, numbers, source))
     return written + ["ASSIGNMENT.md"]
 
 
@@ -324,11 +448,17 @@ edition.
 """
 
 
-def main(argv=None) -> None:
+def main(argv=None, root: Path = ROOT) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the folder to write the edition into")
     args = parser.parse_args(argv)
-    files = make(args.out)
+    try:
+        files = make(args.out, root)
+    except (ValueError, OSError, subprocess.CalledProcessError) as err:
+        # ValueError: EditionError and the tasks' own checks; OSError names its file
+        detail = getattr(err, "stderr", b"") or b""
+        parser.exit(1, f"{parser.prog}: error: {err}"
+                    f"{': ' + detail.decode().strip() if detail else ''}\n")
     print(f"wrote {len(files)} files into {args.out}; the student starts with "
           f"{args.out / 'ASSIGNMENT.md'}")
 

@@ -41,9 +41,14 @@ CHAPTERS = "chapters"
 ENV_VAR = "COURSE_LIB_URL"
 BINDERHUB_URL = "https://mybinder.org"
 COLAB_URL = "https://colab.research.google.com"
-#: Colab opens notebooks from GitHub only, so the course is published on GitHub.
-GITHUB_REPO = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-BRANCH = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$")
+#: Colab opens notebooks from GitHub only, so the course is published on GitHub: an owner is
+#: 1-39 letters, digits and single inner hyphens; a repository 1-100 letters, digits, ``_.-``,
+#: but not ``.`` or ``..``.
+GITHUB_REPO = re.compile(r"https://github\.com/(?=[^/]{1,39}/)[A-Za-z0-9]+(-[A-Za-z0-9]+)*"
+                         r"/(?!\.\.?$)[A-Za-z0-9_.-]{1,100}")
+#: The characters a branch may use here (pip's ``git+URL@BRANCH`` and the set-up cells need
+#: no quoting); :func:`check_branch` adds git's own rules (git check-ref-format --branch).
+BRANCH = re.compile(r"[A-Za-z0-9_./-]+")
 #: The set-up cell is the first code cell, and it starts with this.
 MARKER = "# Set-up"
 
@@ -81,7 +86,7 @@ def normalise_url(url: str) -> str:
     ``.git``); ``""`` stays ``""`` (not published)."""
     url = url.strip().rstrip("/")
     url = url[:-4] if url.endswith(".git") else url
-    if url and not GITHUB_REPO.match(url):
+    if url and not GITHUB_REPO.fullmatch(url):
         raise PublishError(
             f"{url!r} is not a GitHub repository URL (https://github.com/OWNER/REPO). The "
             "Colab button opens notebooks from GitHub only, and the set-up cells install the "
@@ -90,17 +95,34 @@ def normalise_url(url: str) -> str:
 
 
 def check_branch(branch: str) -> str:
-    if not BRANCH.match(branch) or ".." in branch:
-        raise PublishError(f"{branch!r} is not a branch name")
+    """``branch`` if git accepts it as a branch name (git check-ref-format's rules) and it
+    uses only :data:`BRANCH`'s characters."""
+    parts = branch.split("/")
+    if (not BRANCH.fullmatch(branch) or branch.startswith("-") or ".." in branch
+            or branch.endswith(".") or any(not p or p.startswith(".") or p.endswith(".lock")
+                                           for p in parts)):
+        raise PublishError(f"{branch!r} is not a branch name git accepts (letters, digits and "
+                           "_./- ; no '..', no '//', no part starting with '.' or ending in "
+                           "'.lock', not ending in '.' or '/')")
     return branch
 
 
 def read_setting(root: Path = ROOT) -> tuple[str, str]:
-    """``(url, branch)`` from ``_config.yml`` (``url`` is ``""`` while not published)."""
+    """``(url, branch)`` from ``_config.yml`` (``url`` is ``""`` while not published). A value
+    YAML read as something other than a string (``branch: 1.10`` is the number 1.1, ``no``
+    is false) is refused, with how to quote it."""
     config = yaml.safe_load((root / CONFIG).read_text()) or {}
     repository = config.get("repository") or {}
-    url = normalise_url(str(repository.get("url") or ""))
-    return url, check_branch(str(repository.get("branch") or "main"))
+    values = {}
+    for key, default in (("url", ""), ("branch", "main")):
+        value = repository.get(key)
+        if value is not None and not isinstance(value, str):
+            raise PublishError(
+                f"{CONFIG}: repository.{key} is {value!r} ({type(value).__name__}), not a "
+                "string: YAML retyped an unquoted value (1.10 is 1.1, no is False); write it "
+                f'in double quotes, as meant: {key}: "..."')
+        values[key] = value or default
+    return normalise_url(values["url"]), check_branch(values["branch"])
 
 
 def pip_source(url: str, branch: str) -> str:
@@ -126,13 +148,10 @@ def expected_keys(url: str) -> dict[tuple[str, str], object]:
 
 
 def _yaml_value(value) -> str:
-    """``value`` as YAML: booleans and plain URLs or names unquoted, anything else (``""``)
-    quoted."""
+    """``value`` as YAML: a boolean, or a string in double quotes, which YAML never retypes
+    (unquoted, a branch ``1.10`` would be read as the number 1.1, and ``no`` as false)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if (re.fullmatch(r"[A-Za-z][A-Za-z0-9_./:-]*", value)
-            and value.lower() not in {"true", "false", "yes", "no", "on", "off", "null"}):
-        return value
     return json.dumps(value)
 
 

@@ -1,9 +1,11 @@
 """The assignment edition (``scripts/make_assignment.py``): its stubs and their messages, no
 leaks, the round trip back to the reference, and its chapters grading instead of stopping.
 
-The edition is generated once per session into a temporary folder. Its own code runs in
-subprocesses (and kernels) whose ``PYTHONPATH`` is the edition, so that its ``course_lib``
-is the one imported.
+The edition is generated once per session into a temporary folder, from the course as
+committed (``committed``: ``git archive HEAD``), which is also the reference the tests compare
+it with. Its own code runs in subprocesses (and kernels) whose ``PYTHONPATH`` is the edition,
+so that its ``course_lib`` is the one imported. The tests of what is left out (the working
+tree, untracked files, outputs) and of the errors work on a temporary clone of the course.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def edition(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def committed(tmp_path_factory) -> Path:
+    """The course as committed at HEAD: what the edition is made from."""
+    return ma.snapshot(ROOT, tmp_path_factory.mktemp("committed"))
+
+
 def run_in(edition: Path, code: str, **env) -> str:
     """Run Python ``code`` with the edition's ``course_lib``; return its stdout."""
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=edition,
@@ -57,11 +65,11 @@ GRADE_ALL = """
 
 # -- the source: regions, markers, equation numbers ----------------------------------------------
 
-def test_every_solution_region_is_one_task_and_every_task_has_one():
+def test_every_solution_region_is_one_task_and_every_task_has_one(committed):
     found = []
     for rel in ma.course_files():
         if rel.endswith(".py") and rel not in ma.NOT_IN_EDITION:
-            found += [(rel, r.function) for r in ma.regions((ROOT / rel).read_text())]
+            found += [(rel, r.function) for r in ma.regions((committed / rel).read_text())]
     assert sorted(found) == sorted((f"course_lib/{t.module}.py", t.name)
                                    for t in grading.TASKS)
 
@@ -82,11 +90,17 @@ def test_regions_are_found_in_their_function():
         """)
     assert [(r.function, r.begin, r.end, r.indent) for r in ma.regions(text)] == [
         ("A.f", 3, 5, "        "), ("g", 8, 10, "    ")]
-    for bad in ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n",
-                "def f():\n    # BEGIN SOLUTION\n    pass\n",
-                "def f():\n    pass\n    # END SOLUTION\n"):
-        with pytest.raises(ValueError):
-            ma.regions(bad)
+    for bad, error in (("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n",
+                        "x.py:1: a solution region outside any function"),
+                       ("def f():\n    # BEGIN SOLUTION\n    pass\n",
+                        "x.py:2: # BEGIN SOLUTION never ends"),
+                       ("def f():\n    pass\n    # END SOLUTION\n",
+                        "x.py:3: # END SOLUTION without # BEGIN SOLUTION"),
+                       ("def f(:\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION\n",
+                        "x.py:1: ")):
+        with pytest.raises(ma.EditionError) as err:
+            ma.regions(bad, "x.py")
+        assert str(err.value).startswith(error), err.value
 
 
 @pytest.mark.parametrize("task", grading.TASKS, ids=[t.name for t in grading.TASKS])
@@ -174,25 +188,37 @@ def _normal(line: str) -> str:
 
 
 def _lines_of(path: Path) -> list[str]:
-    """A file's lines; a notebook's are its cells' source lines."""
+    """A file's lines; a notebook's are its cells' source lines and its outputs' lines."""
     try:
         text = path.read_text()
     except UnicodeDecodeError:
         return []
     if path.suffix == ".ipynb":
         return [line for cell in json.loads(text)["cells"]
-                for line in "".join(cell["source"]).splitlines()]
+                for part in ("source", "outputs") for string in _strings(cell.get(part, []))
+                for line in string.splitlines()]
     return text.splitlines()
 
 
-def _solutions_and_the_rest():
+def _strings(value):
+    """Every string in a cell's source or outputs (a list of strings is one text)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        yield "".join(value)
+    elif isinstance(value, (list, dict)):
+        for v in value.values() if isinstance(value, dict) else value:
+            yield from _strings(v)
+
+
+def _solutions_and_the_rest(committed: Path):
     """(lines of the solution regions, lines of the exercise solutions, lines of the library
     outside regions, lines of the whole course outside solutions), normalised."""
     regions, exercises, library, rest = set(), set(), set(), set()
     for rel in ma.course_files():
         if rel in ma.NOT_IN_EDITION:
             continue
-        path = ROOT / rel
+        path = committed / rel
         if rel in STUBBED:
             lines = path.read_text().splitlines()
             inside = {i for r in ma.regions(path.read_text()) for i in range(r.begin, r.end + 1)}
@@ -213,12 +239,12 @@ def _solutions_and_the_rest():
     return regions, exercises, library, rest | library
 
 
-def test_no_line_of_a_solution_leaks_into_the_edition(edition):
+def test_no_line_of_a_solution_leaks_into_the_edition(edition, committed):
     """A leak is a line of the edition (any file: code, chapters' cells, Markdown) that in the
     reference occurs only in solutions. For the library's regions "only" means: nowhere else in
     the library, so that a region's line copied into a chapter or a test counts as a leak; for
     the exercises' solutions, nowhere else in the course (they reuse the chapters' own lines)."""
-    secret = _secret_lines()
+    secret = _secret_lines(committed)
     assert len(secret) > 300  # the regions' lines are there to be found
     assert not _leaks(edition, secret), _leaks(edition, secret)[:10]
     for path in edition.rglob("*.ipynb"):
@@ -226,8 +252,8 @@ def test_no_line_of_a_solution_leaks_into_the_edition(edition):
         assert ":::{solution}" not in text and "# The check of this solution." not in text
 
 
-def _secret_lines() -> set[str]:
-    regions, exercises, library, rest = _solutions_and_the_rest()
+def _secret_lines(committed: Path) -> set[str]:
+    regions, exercises, library, rest = _solutions_and_the_rest(committed)
     secret = (regions - library - {_normal(m) for m in SOLUTION_MARKERS}) | (exercises - rest)
     secret.discard("")
     return secret
@@ -238,17 +264,22 @@ def _leaks(folder: Path, secret: set[str]) -> list[tuple[str, str]]:
             if path.is_file() for line in _lines_of(path) if _normal(line) in secret]
 
 
-def test_the_leak_check_finds_a_line_of_a_region_pasted_into_a_chapter(edition, tmp_path):
+def test_the_leak_check_finds_a_line_of_a_region_pasted_into_a_chapter_or_its_outputs(
+        edition, committed, tmp_path):
+    secret = _secret_lines(committed)
     nb = json.loads((edition / "chapters/05_batchnorm.ipynb").read_text())
     nb["cells"][-1]["source"].append("\n    grad_beta = grad_output.sum(dim=0)  # pasted")
     (tmp_path / "chapters").mkdir()
     (tmp_path / "chapters/05_batchnorm.ipynb").write_text(json.dumps(nb))
-    (tmp_path / "notes.md").write_text("x = 1\n" + _secret_lines().pop() + "\n")
-    assert [path for path, _ in _leaks(tmp_path, _secret_lines())] == [
-        "chapters/05_batchnorm.ipynb", "notes.md"]
+    executed = json.loads((edition / "chapters/02_backprop.ipynb").read_text())
+    _add_shown_outputs(executed)
+    (tmp_path / "chapters/02_backprop.ipynb").write_text(json.dumps(executed))
+    (tmp_path / "notes.md").write_text("x = 1\n" + sorted(secret)[0] + "\n")
+    assert sorted({path for path, _ in _leaks(tmp_path, secret)}) == [
+        "chapters/02_backprop.ipynb", "chapters/05_batchnorm.ipynb", "notes.md"]
 
 
-def test_the_untouched_edition_fails_exactly_the_marked_functions(edition):
+def test_the_untouched_edition_fails_exactly_the_marked_functions(edition, committed):
     grades = json.loads(run_in(edition, GRADE_ALL))
     assert set(grades) == TASK_NAMES
     for name, (implemented, result, interface) in grades.items():
@@ -259,14 +290,14 @@ def test_the_untouched_edition_fails_exactly_the_marked_functions(edition):
             result.startswith("needs ") and result[6:] in TASK_NAMES), (name, result)
     # Nothing else changed: every other function of the stubbed modules is the reference's.
     for rel in STUBBED:
-        mine = dict(ma._functions(ast.parse((ROOT / rel).read_text())))
+        mine = dict(ma._functions(ast.parse((committed / rel).read_text())))
         theirs = dict(ma._functions(ast.parse((edition / rel).read_text())))
         assert set(mine) == set(theirs)
         for name in set(mine) - TASK_NAMES:
             assert ast.dump(mine[name]) == ast.dump(theirs[name]), (rel, name)
 
 
-def test_round_trip_the_solutions_put_back_pass_everything(edition, tmp_path):
+def test_round_trip_the_solutions_put_back_pass_everything(edition, committed, tmp_path):
     back = tmp_path / "back"
     for path in edition.rglob("*"):
         if path.is_file():
@@ -274,8 +305,8 @@ def test_round_trip_the_solutions_put_back_pass_everything(edition, tmp_path):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())
     for rel in STUBBED:
-        restored = ma.restore((edition / rel).read_text(), (ROOT / rel).read_text())
-        assert restored == (ROOT / rel).read_text(), rel  # exactly the reference's file
+        restored = ma.restore((edition / rel).read_text(), (committed / rel).read_text())
+        assert restored == (committed / rel).read_text(), rel  # exactly the reference's file
         (back / rel).write_text(restored)
     grades = json.loads(run_in(back, GRADE_ALL))
     assert grades == {name: [True, "correct", "yes"] for name in TASK_NAMES}
@@ -320,6 +351,142 @@ def write_student_code(edition: Path) -> None:
         lines[stub.lineno - 1:stub.end_lineno] = [f"{indent}{line}\n" for line in body]
         text = "".join(lines)
     path.write_text(text)
+
+
+# -- what the edition is made from, and its errors ----------------------------------------------
+
+def _clone(tmp_path: Path) -> Path:
+    clone = tmp_path / "course"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    return clone
+
+
+def _commit(clone: Path, message: str) -> None:
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.org",
+                    "commit", "-qam", message], cwd=clone, check=True)
+
+
+def _add_shown_outputs(nb: dict) -> None:
+    """What running and saving a chapter leaves in it: here, the output of ``show()`` for every
+    task (which holds the reference code) in its first code cell, and execution counts."""
+    code = [cell for cell in nb["cells"] if cell["cell_type"] == "code"]
+    code[0]["outputs"] = [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                           "data": show(task.function)._repr_mimebundle_()}
+                          for task in grading.TASKS]
+    for n, cell in enumerate(code, start=1):
+        cell["execution_count"] = n
+
+
+def _edit_notebook(path: Path, change) -> None:
+    nb = json.loads(path.read_text())
+    change(nb)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def test_the_edition_is_made_from_what_is_committed_without_outputs(edition, committed,
+                                                                    tmp_path):
+    """The issue's leak, cheaply: in a clone, chapter 05 committed with outputs, chapter 02 run
+    and saved but not committed (JupyterLab autosaves), a tracked file edited, and a teacher's
+    untracked file with solutions. The edition is exactly the one of the committed course."""
+    clone = _clone(tmp_path)
+    _edit_notebook(clone / "chapters/05_batchnorm.ipynb", _add_shown_outputs)
+    _commit(clone, "chapter 05 with its outputs")
+    _edit_notebook(clone / "chapters/02_backprop.ipynb", _add_shown_outputs)
+    with (clone / "course_lib/layers.py").open("a") as f:
+        f.write("\n# an edit in the working tree\n")
+    secret = _secret_lines(committed)
+    (clone / "my_solutions.py").write_text("\n".join(sorted(secret)) + "\n")
+    out = tmp_path / "edition"
+    ma.make(out, clone)
+    assert not _leaks(out, secret), _leaks(out, secret)[:10]
+    assert not (out / "my_solutions.py").exists()
+    for path in out.rglob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, path
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(edition) for p in edition.rglob("*") if p.is_file())
+    for rel in files:
+        assert (out / rel).read_bytes() == (edition / rel).read_bytes(), rel
+
+
+def _fails(capsys, argv, root=ROOT) -> str:
+    """Run the generator's command line, which must fail with one line and no traceback;
+    returns that line."""
+    with pytest.raises(SystemExit) as exit_:
+        ma.main(argv, root)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_a_solution_region_in_a_notebook_is_refused_naming_its_cell(tmp_path, capsys):
+    clone = _clone(tmp_path)
+    region = "def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n"
+    _edit_notebook(clone / "chapters/02_backprop.ipynb", lambda nb: nb["cells"].insert(
+        3, {"cell_type": "code", "id": "a-solution", "metadata": {}, "execution_count": None,
+            "outputs": [], "source": region.splitlines(keepends=True)}))
+    _commit(clone, "a solution in a chapter")
+    out = tmp_path / "edition"
+    err = _fails(capsys, [str(out)], clone)
+    assert "chapters/02_backprop.ipynb: cell 4 (id a-solution), line 2: # BEGIN SOLUTION" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course"]  # nothing left behind
+
+
+def test_broken_markers_name_the_file_and_line_and_leave_nothing_behind(tmp_path, capsys):
+    clone = _clone(tmp_path)
+    path = clone / "course_lib/numpy_modules.py"
+    lines = path.read_text().splitlines(keepends=True)
+    last_begin = max(i for i, line in enumerate(lines) if line.strip() == SOLUTION_MARKERS[0])
+    last_end = max(i for i, line in enumerate(lines) if line.strip() == SOLUTION_MARKERS[1])
+    path.write_text("".join(lines[:last_end] + lines[last_end + 1:]))
+    _commit(clone, "a region that never ends")
+    out = tmp_path / "editions" / "edition"
+    err = _fails(capsys, [str(out)], clone)
+    assert f"course_lib/numpy_modules.py:{last_begin + 1}: # BEGIN SOLUTION never ends" in err
+    assert list(out.parent.iterdir()) == []  # no partial edition, no temporary folder
+    subprocess.run(["git", "checkout", "-q", "HEAD~1", "--", "course_lib"], cwd=clone,
+                   check=True)
+    _commit(clone, "mended")
+    ma.main([str(out)], clone)  # the rerun works
+    assert "wrote" in capsys.readouterr().out and (out / "ASSIGNMENT.md").is_file()
+    assert [p.name for p in out.parent.iterdir()] == ["edition"]
+
+
+@pytest.mark.parametrize("case", ["a file", "below a file", "not empty", "inside the course",
+                                  "read-only"])
+def test_an_unusable_out_is_one_clear_line(case, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "edition"
+    expected = {"a file": "is a file", "below a file": "is a file, so",
+                "not empty": "is not empty", "inside the course": "is inside the course",
+                "read-only": "is read-only"}[case]
+    if case == "a file":
+        out.write_text("notes")
+    elif case == "below a file":
+        (tmp_path / "notes").write_text("notes")
+        out = tmp_path / "notes" / "edition"
+    elif case == "not empty":
+        out.mkdir()
+        (out / "old").write_text("an older edition")
+    elif case == "inside the course":
+        out = ROOT / "_build" / "edition"
+    else:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        out = folder / "edition"
+        if os.geteuid() == 0:  # root may write anywhere: make os.access say what it would
+            access = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode: access(p, mode)
+                                and Path(p) != folder)
+    before = sorted(tmp_path.rglob("*"))
+    assert expected in _fails(capsys, [str(out)])
+    assert sorted(tmp_path.rglob("*")) == before and not (ROOT / "_build" / "edition").exists()
+
+
+def test_a_course_without_git_is_one_clear_line(committed, tmp_path, capsys):
+    err = _fails(capsys, [str(tmp_path / "edition")], committed)
+    assert "is not a git repository" in err and not (tmp_path / "edition").exists()
 
 
 # -- the edition's chapters ----------------------------------------------------------------------

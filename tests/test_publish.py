@@ -114,7 +114,11 @@ def test_check_names_what_disagrees(book_copy, capsys):
 
 
 @pytest.mark.parametrize("url", ["https://gitlab.com/a/b", "git@github.com:a/b.git",
-                                 "https://github.com/a", "https://github.com/a/b/tree/main"])
+                                 "https://github.com/a", "https://github.com/a/b/tree/main",
+                                 "https://github.com/../..", "https://github.com/a/..",
+                                 "https://github.com/-a/b", "https://github.com/a--b/c",
+                                 "https://github.com/" + "a" * 40 + "/b",
+                                 "https://github.com/a/b\n/c"])
 def test_only_github_repositories_are_accepted(book_copy, url):
     """Colab opens notebooks from GitHub only; anything else is refused, nothing written."""
     before = (book_copy / "_config.yml").read_text()
@@ -193,3 +197,63 @@ def test_setup_cell_says_when_pip_failed(shell):
     error = _run(ip, publish_config.setup_cell(URL, "main"))
     assert isinstance(error, RuntimeError)
     assert f"Installing course_lib from git+{URL}@main failed" in str(error)
+
+
+# Branch names and values YAML would retype --------------------------------------------------
+REFUSED_BRANCHES = [".", "main.", "a//b", "x.lock", "main\n", "a..b", "-x", "a/", "/a",
+                    ".hidden", "a/.b", "a b", "a~b", "a^b", "a:b", "a?b", "a*b", "a[b", "a\\b",
+                    "a@{b", "@"]
+GOOD_BRANCHES = ["main", "course-2026", "release/1.10", "1.10", "no", "v1.2.3", "a_b"]
+
+
+@pytest.mark.parametrize("branch", REFUSED_BRANCHES)
+def test_branch_names_git_refuses_are_refused(book_copy, branch):
+    before = (book_copy / "_config.yml").read_bytes()
+    assert publish_config.main([URL, f"--branch={branch}", "--root", str(book_copy)]) == 2
+    assert (book_copy / "_config.yml").read_bytes() == before
+
+
+def test_the_branch_rules_agree_with_git():
+    """git refuses every name refused above, and accepts every good one (which the script
+    accepts too)."""
+    import subprocess
+
+    def git_accepts(name):
+        return subprocess.run(["git", "check-ref-format", "--branch", name], cwd=ROOT,
+                              capture_output=True).returncode == 0
+
+    assert not [b for b in REFUSED_BRANCHES if git_accepts(b) and b not in ("@", "a@{b")]
+    assert all(git_accepts(b) and publish_config.check_branch(b) == b for b in GOOD_BRANCHES)
+
+
+@pytest.mark.parametrize("branch", ["1.10", "no", "true", "null"])
+def test_a_branch_is_written_quoted_so_yaml_keeps_it_a_string(book_copy, branch):
+    assert publish_config.main([URL, "--branch", branch, "--root", str(book_copy)]) == 0
+    assert f'  branch: "{branch}"\n' in (book_copy / "_config.yml").read_text()
+    assert publish_config.read_setting(book_copy) == (URL, branch)
+    assert publish_config.check(book_copy) == []
+
+
+@pytest.mark.parametrize("value, retyped", [("1.10", "1.1"), ("no", "False"), ("2026", "2026")])
+def test_check_notices_a_hand_edited_value_yaml_retypes(book_copy, capsys, value, retyped):
+    config = book_copy / "_config.yml"
+    text = config.read_text()
+    assert '  branch: "main"\n' in text
+    config.write_text(text.replace('  branch: "main"\n', f"  branch: {value}\n"))
+    assert publish_config.main(["--check", "--root", str(book_copy)]) == 2
+    err = capsys.readouterr().err
+    assert f"repository.branch is {retyped} " in err and "write it in double quotes" in err
+
+
+def test_lines_in_any_hand_written_style_are_kept_byte_for_byte(book_copy):
+    """Publishing rewrites only its own lines, whatever the style of the others (a YAML
+    round trip, ruamel.yaml's included, would re-indent these, which is why the script edits
+    lines)."""
+    config = book_copy / "_config.yml"
+    original = ("---\n" + config.read_text()
+                + "extra_list:\n- a\n-   b\nextra_map:\n    key:    value   # note\n")
+    config.write_text(original)
+    assert publish_config.main([URL, "--branch", "dev", "--root", str(book_copy)]) == 0
+    assert publish_config.main(["--unpublish", "--branch", "main", "--root",
+                                str(book_copy)]) == 0
+    assert config.read_text() == original

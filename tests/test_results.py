@@ -3,13 +3,12 @@
 import json
 import multiprocessing
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from course_lib import data, profiles, results
+from course_lib import profiles, results
 from course_lib.results import Record, RecordError, Run
 
 
@@ -126,40 +125,3 @@ def test_concurrent_writers_never_tear_a_file(tmp_path):
         assert p.exitcode == 0
     assert results.load("numpy_mlp", "smoke", tmp_path).runs == record.runs
     assert not [f for f in path.parent.iterdir() if f.suffix == ".tmp"] and reads > 0
-
-
-def test_migration_keeps_every_number(tmp_path):
-    """scripts/migrate_results.py on old-format records (no schema field)."""
-    old = tmp_path / "paper"
-    old.mkdir()
-    s = dict(profiles.settings("numpy_mlp", "paper").__dict__)
-    s.pop("profile")
-    common = dict(profile="paper", settings=s, device="cpu", versions={"gpu": "X"},
-                  commit="abc", date="2026-01-01T00:00:00+00:00", wall_time=3.0)
-
-    def run(seed, acc, **extra):
-        return dict(seed=seed, final={"test_accuracy": acc}, best={"step": 5},
-                    curves={"eval": {"step": [5], "test_accuracy": [acc]}}, wall_time=1.0,
-                    **extra)
-    main = [run(0, 0.4, learning_rate=1e-3), run(1, 0.5, learning_rate=1e-3)]
-    lr = [dict(main[0], reused_from="numpy_mlp"), run(0, 0.3, learning_rate=2e-3)]
-    (old / "numpy_mlp.json").write_text(json.dumps(dict(experiment="numpy_mlp", runs=main,
-                                                        test_accuracy_at_step_1000={"0": 1},
-                                                        **common)))
-    (old / "numpy_mlp_lr.json").write_text(json.dumps(dict(experiment="numpy_mlp_lr", runs=lr,
-                                                           **common)))
-    provenance = tmp_path / "cifar-10-provenance.json"
-    sha = {"data_batch_1.bin": "ab" * 32, "test_batch.bin": "cd" * 32}
-    provenance.write_text(json.dumps({"source": "offline JPEG rebuild", "sha256": sha}))
-    script = results._REPO / "scripts" / "migrate_results.py"
-    out = subprocess.run([sys.executable, str(script), str(old), "--data", str(provenance)],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    record = results.load("numpy_mlp", "paper", tmp_path)
-    assert record.data["kind"] == "offline JPEG rebuild"
-    assert record.data["hash"] == data.combined_hash(sha)
-    assert [(r.seed, r.final["test_accuracy"], r.info["learning_rate"]) for r in record.runs] \
-        == [(0, 0.4, 1e-3), (1, 0.5, 1e-3), (0, 0.3, 2e-3)]
-    assert (record.device, record.versions, record.commit, record.date, record.wall_time) == \
-        ("cpu", {"gpu": "X"}, "abc", common["date"], 3.0)
-    assert record.full_scale and not (old / "numpy_mlp_lr.json").exists()
