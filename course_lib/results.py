@@ -117,8 +117,8 @@ class Record:
         if not (problem := _damage(out, finite=False)):
             try:
                 return json.dumps(out, indent=1, allow_nan=False)
-            except ValueError as err:  # a NaN or inf: name the first
-                problem = _diverged(out) or str(err)
+            except (ValueError, TypeError) as err:  # a NaN or inf (name the first), or no JSON
+                problem = _diverged(out) or f"{type(err).__name__}: {err}"
         raise RecordError(f"the {self.experiment} record ({self.profile}) is not written: "
                           f"{problem}")
 

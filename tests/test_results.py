@@ -411,3 +411,10 @@ def test_the_reproduction_page_names_every_damaged_record_and_renders_the_rest(t
     assert len(table) == len(reproduction.CLAIMS) and "46.5%" in table.iloc[0].to_string()
     reproduction.provenance(recorded_dir=recorded)
     reproduction.summary(rows)
+
+
+def test_a_value_json_cannot_hold_is_named_not_raised_raw(tmp_path):
+    record = a_record(tmp_path)
+    record.info["configs"] = {1, 2}  # a set: not JSON
+    with pytest.raises(RecordError, match="not written: TypeError: Object of type set"):
+        results.save(record, tmp_path)
