@@ -115,6 +115,11 @@ def _check_root(root: Path) -> None:
     if root.exists() and not root.is_dir():
         raise DataError(f"The CIFAR-10 root {root} is a file, not a folder. Point {ENV_VAR} "
                         "(or root=) at a folder, or move that file away.")
+    above = next((p for p in root.absolute().parents if p.exists()), None)
+    if not root.exists() and above is not None and not above.is_dir():
+        raise DataError(f"The CIFAR-10 root {root} lies below {above}, which is a file, not a "
+                        f"folder, so it can never be created. Point {ENV_VAR} (or root=) at a "
+                        "folder.")
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file, not the CIFAR-10 folder. Delete or move it and "
                         "run again (the data set is then downloaded there).")
@@ -192,9 +197,14 @@ def extract_archive(archive: Path, root: Path, md5: str | None = MD5) -> Path:
 def download(root: Path, url: str = URL, md5: str = MD5, timeout: float = 60.0) -> Path:
     """Download the archive to a temporary file under ``root``, check it, unpack it."""
     _check_root(root)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".cifar10-download-", suffix=".tar.gz", dir=root)
+    except OSError as err:
+        raise DataError(f"CIFAR-10 is not in {root / FOLDER}, and it cannot be downloaded "
+                        f"there: {root} cannot be written ({err.strerror or err}). Point "
+                        f"{ENV_VAR} (or root=) at a writable folder.\n{_help(root)}") from None
     _remove_stale(root)
-    fd, name = tempfile.mkstemp(prefix=".cifar10-download-", suffix=".tar.gz", dir=root)
     tmp = Path(name)
     try:
         try:

@@ -55,7 +55,11 @@ def looks_like_file_name(text: str) -> bool:
 
 
 def check_alt(alt: str) -> str:
-    """``alt``, stripped, if it reads as a sentence; else a ``ValueError`` that says why."""
+    """``alt``, stripped, if it reads as a sentence; else a ``ValueError`` that says why (a
+    ``TypeError`` if it is not text: every figure needs one)."""
+    if not isinstance(alt, str):
+        raise TypeError(f"alt text is required: a sentence (a str) that states what the figure "
+                        f"shows, not {alt!r}")
     alt = " ".join(alt.split())
     if len(alt.split()) < 4 or looks_like_file_name(alt):
         raise ValueError(f"alt text must state what the figure shows, in a sentence: {alt!r}")

@@ -10,13 +10,23 @@ change a few fields of it, and nothing else:
 ``auto``   (the default) ``paper`` when a CUDA GPU is present, else ``cpu``.
 
 The profile is read from ``$COURSE_PROFILE`` once, by :func:`settings`; a runner takes the
-settings object a chapter printed, so changing that object changes what runs.
-:data:`EXPERIMENTS` lists every experiment with its chapter and runner.
+settings object a chapter printed, so changing that object changes what runs. Profile names
+are case-insensitive and spaces around them are ignored (``COURSE_PROFILE=CPU`` is ``cpu``);
+any other name is refused with the list of valid ones. :data:`EXPERIMENTS` lists every
+experiment with its chapter and runner.
+
+Settings check themselves whenever they are made (by :func:`make`, by the dataclass, or by
+``dataclasses.replace``): every field against :data:`RULES`, and the fields against each other
+(a mini-batch fits in the training images, a grid's validation images leave some to train
+on). Settings that would train nothing (``seeds=()``) or fail later with an error naming no
+setting are a :class:`ProfileError` that names the setting, before any training.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -24,10 +34,75 @@ from . import report
 
 ENV_VAR = "COURSE_PROFILE"
 PROFILES = ("paper", "cpu", "smoke")
+#: CIFAR-10's training images: what ``train_size=None`` trains on.
+CIFAR10_TRAIN_SIZE = 50_000
+CNN_VARIANTS = ("batch_norm", "no_batch_norm")
 
 
 class ProfileError(ValueError):
-    """An unknown profile, experiment or setting."""
+    """An unknown profile, experiment or setting, or a setting of the wrong type or value."""
+
+
+def _whole(low: int):
+    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+
+
+def _real(low: float, high: float = math.inf, low_open: bool = False):
+    def test(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            return False
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an int beyond the range of a float
+            return False
+        return finite and (v > low if low_open else v >= low) and v < high
+    return test
+
+
+_POSITIVE = ("a whole number of at least 1", _whole(1))
+
+#: What each setting must be, by field name (a field means the same in every experiment):
+#: ``(words, test)`` of one value. A field whose report default is a tuple holds a tuple of
+#: such values (non-empty unless named in :data:`MAY_BE_EMPTY`); one annotated ``| None`` may
+#: also be None.
+RULES = {
+    "profile": (f"one of {', '.join(PROFILES)}", lambda v: v in PROFILES),
+    "train_size": _POSITIVE, "test_size": _POSITIVE, "eval_size": _POSITIVE,
+    "validation_size": _POSITIVE, "steps": _POSITIVE, "batch_size": _POSITIVE,
+    "eval_every": _POSITIVE, "train_avg": _POSITIVE, "n_hidden": _POSITIVE,
+    "first_hidden": _POSITIVE, "second_hidden": _POSITIVE,
+    "seed": ("a whole number of at least 0", _whole(0)),
+    "seeds": ("a whole number of at least 0", _whole(0)),
+    "learning_rate": ("a finite number above 0", _real(0, low_open=True)),
+    "compare_learning_rates": ("a finite number above 0", _real(0, low_open=True)),
+    "init_std": ("a finite number of at least 0", _real(0)),
+    "weight_decay": ("a finite number of at least 0", _real(0)),
+    "dropout": ("a probability in [0, 1)", _real(0, 1)),
+    "variants": (f"one of {', '.join(CNN_VARIANTS)}", lambda v: v in CNN_VARIANTS),
+    "halving": ("a rung (total steps, configurations kept) of two whole numbers of at least 1",
+                lambda v: isinstance(v, tuple) and len(v) == 2 and all(map(_whole(1), v))),
+}
+MAY_BE_EMPTY = {"n_hidden", "compare_learning_rates"}  # softmax regression; no comparison
+
+
+def _check_field(cls: type, f: dataclasses.Field, value) -> None:
+    if value is None and "None" in str(f.type):
+        return
+    words, test = RULES[f.name]
+    if isinstance(f.default, tuple) or f.name == "halving":  # a tuple of such values
+        empty = f.name in MAY_BE_EMPTY
+        words = f"a {'possibly empty' if empty else 'non-empty'} tuple, each item {words}"
+        ok = isinstance(value, tuple) and (bool(value) or empty) and all(map(test, value))
+    else:
+        ok = test(value)
+    if "None" in str(f.type):
+        words += ", or None"
+    if not ok:
+        why = " (no seeds: no run would be trained)" if f.name == "seeds" and value == () else ""
+        raise ProfileError(f"{cls.__name__} setting {f.name}={value!r}: must be {words}{why}")
+    if f.name == "seeds" and len(set(value)) < len(value):
+        raise ProfileError(f"{cls.__name__} setting seeds={value!r}: a seed repeats (a repeated "
+                           "seed is the same run twice, not another sample)")
 
 
 @dataclass(frozen=True)
@@ -37,6 +112,30 @@ class Settings:
     profile: str = "paper"
     train_size: int | None = None
     test_size: int | None = None
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ProfileError`, naming the setting, unless every field is of its kind
+        (:data:`RULES`) and the fields fit together."""
+        cls = type(self)
+        for f in dataclasses.fields(self):
+            _check_field(cls, f, getattr(self, f.name))
+        name = cls.__name__
+        train = CIFAR10_TRAIN_SIZE if self.train_size is None else self.train_size
+        what = f"train_size {self.train_size}" if self.train_size else \
+            f"CIFAR-10's {CIFAR10_TRAIN_SIZE:,} training images"
+        if (validation := getattr(self, "validation_size", None)) is not None:
+            if validation >= train:
+                raise ProfileError(f"{name} setting validation_size={validation} must be below "
+                                   f"{what}: the grid trains on the images it does not hold out")
+            train -= validation
+            what += f" minus validation_size {validation}"
+        if (batch := getattr(self, "batch_size", None)) is not None and batch > train:
+            raise ProfileError(f"{name} setting batch_size={batch} is more than the {train:,} "
+                               f"training images ({what}): a mini-batch must fit in them; "
+                               "lower batch_size or raise train_size")
 
 
 @dataclass(frozen=True)
@@ -176,12 +275,12 @@ def active_profile(name: str | None = None) -> str:
             raise ProfileError(f"{ENV_VAR} is set but empty; unset it or give one of "
                                f"{', '.join(PROFILES)}, auto")
         name = name or "auto"
-    name = name.strip().lower()
+    given, name = name, name.strip().lower()  # case-insensitive: CPU is cpu
     if name == "auto":
         return "paper" if _cuda_available() else "cpu"
     if name not in PROFILES:
-        raise ProfileError(f"unknown profile {name!r} (from {ENV_VAR}); "
-                           f"valid profiles: {', '.join(PROFILES)} or auto")
+        raise ProfileError(f"unknown profile {given!r} (from {ENV_VAR}); valid profiles "
+                           f"(case-insensitive): {', '.join(PROFILES)} or auto")
     return name
 
 
@@ -251,7 +350,8 @@ def scale_note(s: Settings) -> str:
 def describe(s: Settings | None = None) -> str:
     """One line for a chapter to print: profile, device and, if given, the settings' scale."""
     profile = active_profile() if s is None else s.profile
-    line = f"profile: {profile} (set {ENV_VAR}=paper|cpu|smoke|auto), device: {default_device()}"
+    line = (f"profile: {profile} (set {ENV_VAR}=paper|cpu|smoke|auto, any case), "
+            f"device: {default_device()}")
     if s is not None:
         line += f"; {type(s).__name__}: {scale_note(s)}"
     return line

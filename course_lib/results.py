@@ -6,8 +6,19 @@ dataclasses. The results directory is ``$COURSE_RESULTS`` if set, else ``_result
 repository when the course runs from a checkout, else ``./course_results``. Results of the
 ``paper`` profile recorded on a GPU are committed in ``results/paper/``.
 
-Every record carries :data:`SCHEMA`; a file that is not a record of this schema raises a
-:class:`RecordError` that names it.
+Every record carries :data:`SCHEMA`. Reading a file that is not a whole record of this
+schema, whatever the damage (truncated, not text, not JSON, a missing field, a value of the
+wrong type at any level, a record of no runs), raises a :class:`RecordError` that names the
+file and what is wrong with it; nothing else escapes :func:`load`.
+
+A record is never replaced by a worse one. Settings that would train nothing are refused
+when they are made (:mod:`course_lib.profiles`), and :func:`save` refuses, before the file is
+touched, a record with no runs or with any number that is not finite. A run that diverges
+(a learning rate too high: the loss becomes inf or NaN) is therefore not recorded: its
+runner ends with a :class:`RecordError` such as "the numpy_mlp record (smoke) is not
+written: run seed 0 at learning rate 10 diverged: train loss is nan by step 10; <path> is
+left as it was". Refusing, rather than storing a run marked as diverged, keeps one rule for
+every reader: each number in a record is finite. Records are strict JSON (no NaN).
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import subprocess
@@ -96,28 +108,45 @@ class Record:
                                                         key=lambda r: r.seed)])
 
     def to_json(self) -> str:
+        """The record as strict JSON; a :class:`RecordError` saying what is wrong if it has
+        no runs, a non-finite number (a run that diverged) or a value of the wrong type."""
         out = dataclasses.asdict(dataclasses.replace(self, memory={}))
         del out["memory"]
         out["settings"]["experiment"] = self.experiment
-        return json.dumps(_plain(out), indent=1)
+        out = _plain(out)
+        if not (problem := _damage(out, finite=False)):
+            try:
+                return json.dumps(out, indent=1, allow_nan=False)
+            except (ValueError, TypeError) as err:  # a NaN or inf (name the first), or no JSON
+                problem = _diverged(out) or f"{type(err).__name__}: {err}"
+        raise RecordError(f"the {self.experiment} record ({self.profile}) is not written: "
+                          f"{problem}")
 
     @classmethod
     def from_json(cls, text: str, path: str | os.PathLike = "<string>") -> Record:
+        """The record in ``text``; a :class:`RecordError` naming ``path`` and what is wrong,
+        whatever the damage."""
+        again = "delete it and run its chapter again"
         try:
-            raw = json.loads(text)
-        except ValueError as err:
-            raise RecordError(f"{path} is not valid JSON ({err}); delete it and run its "
-                              "chapter again") from None
+            raw = json.loads(text, parse_constant=_refuse_constant)
+        except _NotJSONNumber as err:
+            raise RecordError(f"{path} holds {err}, which is not a JSON number (a run that "
+                              f"diverged?); {again}") from None
+        except (ValueError, TypeError, RecursionError) as err:
+            raise RecordError(f"{path} is not valid JSON ({type(err).__name__}: {err}); "
+                              f"{again}") from None
         if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
             found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
             raise RecordError(f"{path} is not a record of schema {SCHEMA} (found {found!r}); "
                               "run its chapter again")
+        if problem := _damage(raw):
+            raise RecordError(f"{path} is damaged: {problem}; {again}")
         try:
             settings = dict(raw.pop("settings"))
             cls_ = profiles.experiment(settings.pop("experiment")).settings
             runs = [Run(**r) for r in raw.pop("runs")]
             return cls(settings=profiles.make(cls_, **settings), runs=runs, **raw)
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise RecordError(f"{path} is damaged or of another format: "
                               f"{type(err).__name__}: {err}") from None
 
@@ -152,7 +181,10 @@ def save(record: Record, directory=None) -> Path:
     """Write ``record`` atomically (a unique temporary file, then a replace), so that
     concurrent writers never tear a file; if that fails, keep it in the temp folder."""
     path = path_of(record.experiment, record.profile, directory)
-    text = record.to_json()
+    try:
+        text = record.to_json()
+    except RecordError as err:  # before the file is touched: what it holds stays
+        raise RecordError(f"{err}; {path} is left as it was") from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
@@ -176,10 +208,19 @@ def load(experiment: str, profile: str, directory=None) -> Record | None:
     if not path.exists():
         return None
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise RecordError(f"{path} cannot be read: {err.strerror or err}") from None
-    return Record.from_json(text, path)
+    except UnicodeDecodeError as err:
+        raise RecordError(f"{path} is not a text file (byte {err.object[err.start]:#04x} at "
+                          f"offset {err.start} is not UTF-8): it is damaged; delete it and run "
+                          "its chapter again") from None
+    record = Record.from_json(text, path)
+    if (record.experiment, record.profile) != (experiment, profile):
+        raise RecordError(f"{path} holds the record of {record.experiment} under the "
+                          f"{record.profile} profile, not of {experiment} under {profile}; "
+                          "move it back where it belongs, or delete it")
+    return record
 
 
 def make_record(settings: profiles.Settings, experiment: str, runs: list[Run], device,
@@ -221,3 +262,139 @@ def _plain(obj):
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     return obj.tolist() if hasattr(obj, "tolist") else obj
+
+
+# --- what a record's JSON form must be (both when written and when read)
+class _NotJSONNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str):
+    raise _NotJSONNumber(name)
+
+
+def _is_number(v, finite: bool = True) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v) or not finite
+    except OverflowError:  # an int beyond the range of a float
+        return False
+
+
+_KINDS = {  # the JSON kind of each field of Record and Run, in words and as a test
+    "text": (str,), "object": (dict,), "list": (list,), "whole number": (int,),
+}
+
+
+def _kind_ok(value, kind: str, finite: bool = True) -> bool:
+    if kind.endswith(" or null"):
+        return value is None or _kind_ok(value, kind[:-len(" or null")], finite)
+    if kind == "number":
+        return _is_number(value, finite)
+    if kind == "whole number" and isinstance(value, bool):
+        return False
+    return isinstance(value, _KINDS[kind])
+
+
+_RECORD_FIELDS = dict(experiment="text", settings="object", runs="list", device="text",
+                      wall_time="number", info="object", versions="object",
+                      commit="text or null", date="text", data="object",
+                      schema="whole number")
+_RUN_FIELDS = dict(seed="whole number", final="object", best="object", curves="object",
+                   wall_time="number or null", variant="text", info="object")
+
+
+def _fields(raw: dict, cls: type, kinds: dict, where: str, finite: bool) -> str | None:
+    """What is wrong with the fields of ``raw``, the JSON form of a ``cls``."""
+    required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING}
+    if missing := sorted(required - set(raw)):
+        return f"{where}has no {', '.join(missing)}"
+    if unknown := sorted(set(raw) - set(kinds)):
+        return f"{where}has unknown field(s) {', '.join(unknown)}"
+    for name, value in raw.items():
+        if not _kind_ok(value, kinds[name], finite):
+            return f"{where}{name} is {_short(value)}, not {kinds[name]}"
+    return None
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _damage(raw: dict, finite: bool = True) -> str | None:
+    """What is wrong with ``raw``, a record's JSON form, or ``None``: a missing or unknown
+    field, a value of the wrong type, no runs, metrics and curves that are not numbers
+    (``finite=False``: inf and NaN count as numbers, for :func:`_diverged` to name)."""
+    if problem := _fields(raw, Record, _RECORD_FIELDS, "", finite):
+        return problem
+    if not raw["runs"]:
+        return "it has no runs"
+    if raw["settings"].get("experiment") != raw["experiment"]:
+        return (f"its settings are of {_short(raw['settings'].get('experiment'))}, "
+                f"not of {raw['experiment']!r}")
+    for i, run in enumerate(raw["runs"]):
+        where = f"runs[{i}] "
+        if not isinstance(run, dict):
+            return f"{where}is {_short(run)}, not an object"
+        if problem := _fields(run, Run, _RUN_FIELDS, where, finite):
+            return problem
+        for part in ("final", "best"):
+            for key, value in run[part].items():
+                if not (value is None or _is_number(value, finite)):
+                    return f"{where}{part}[{key!r}] is {_short(value)}, not a number or null"
+        for part, curve in run["curves"].items():
+            if not isinstance(curve, dict):
+                return f"{where}curves[{part!r}] is {_short(curve)}, not an object"
+            steps = curve.get("step")
+            for key, values in curve.items():
+                name = f"{where}curves[{part!r}][{key!r}]"
+                if not isinstance(values, list):
+                    return f"{name} is {_short(values)}, not a list"
+                if bad := [v for v in values if not (v is None or _is_number(v, finite))]:
+                    return f"{name} holds {_short(bad[0])}, not a number or null"
+                if isinstance(steps, list) and len(values) != len(steps):
+                    return f"{name} has {len(values)} values for {len(steps)} steps"
+    return None
+
+
+def _diverged(raw: dict) -> str | None:
+    """The first non-finite number of ``raw``, a record's JSON form (of the right shape), as
+    a sentence: "run seed 3 diverged: train_loss is nan at step 40", or where it is."""
+    for run in raw["runs"]:
+        found = sorted((step, part != "train", key if part == "eval" else f"{part} {key}", v)
+                       for part, curve in run["curves"].items()
+                       for key, values in curve.items() if key != "step"
+                       for step, v in zip(curve.get("step", []), values) if _non_finite(v)
+                       and _is_number(step))  # the first step; training before evaluation
+        if found:  # a curve's point at a step may average the steps before it: "by"
+            where = "{2} is {3} by step {0}".format(*found[0])
+        elif path := _first_non_finite(run):
+            where = "{} is {}".format(*path)
+        else:
+            continue
+        variant = f" ({run['variant']})" if run.get("variant") else ""
+        lr = run.get("info", {}).get("learning_rate")
+        rate = f" at learning rate {lr:g}" if _is_number(lr) else ""
+        return f"run seed {run['seed']}{variant}{rate} diverged: {where}"
+    if path := _first_non_finite(raw):
+        return "{} is {}, not a finite number".format(*path)
+    return None
+
+
+def _non_finite(v) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
+
+
+def _first_non_finite(obj, where: str = "") -> tuple[str, float] | None:
+    """``(path, value)`` of the first non-finite float in ``obj`` (dicts and lists)."""
+    if _non_finite(obj):
+        return where, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) \
+        if isinstance(obj, list) else ()
+    for key, value in items:
+        if found := _first_non_finite(value, f"{where}[{key!r}]" if where else str(key)):
+            return found
+    return None

@@ -303,6 +303,27 @@ def test_root_that_is_a_file_is_a_clear_error(no_network, tmp_path, download_if_
     assert no_network == []
 
 
+@pytest.mark.parametrize("download_if_missing", [True, False])
+def test_root_below_a_file_names_the_variable_and_the_file(no_network, tmp_path, monkeypatch,
+                                                           download_if_missing):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(data.ENV_VAR, str(blocker / "sub" / "cifar"))
+    with pytest.raises(data.DataError, match=f"below {blocker}, which is a file") as err:
+        data.load_cifar10(download_if_missing=download_if_missing)
+    assert data.ENV_VAR in str(err.value) and no_network == []
+
+
+def test_unwritable_root_is_named_before_downloading(no_network, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data.tempfile, "mkstemp", refuse)
+    with pytest.raises(data.DataError, match="cannot be written .Permission denied.") as err:
+        data.load_cifar10(tmp_path / "cifar")
+    assert data.ENV_VAR in str(err.value) and no_network == []
+
+
 def test_data_folder_that_is_a_file_is_refused_before_downloading(no_network, tmp_path):
     (tmp_path / data.FOLDER).write_text("not a folder")
     with pytest.raises(data.DataError, match=f"{tmp_path / data.FOLDER} is a file, not the"):
@@ -420,7 +441,8 @@ def test_records_carry_the_fingerprint(small_layout, tmp_path):
     root, _ = small_layout
     write_provenance(root)
     cifar = data.load_cifar10(root, download_if_missing=False)
-    record = results.make_record(profiles.settings("numpy_mlp", "smoke"), "numpy_mlp", [],
+    run = results.Run(0, {"test_accuracy": 0.1}, {}, {}, 0.0)
+    record = results.make_record(profiles.settings("numpy_mlp", "smoke"), "numpy_mlp", [run],
                                  "cpu", 0.0, tmp_path, data=cifar.subset(20, 10))
     back = results.load("numpy_mlp", "smoke", tmp_path)
     assert back.data == record.data == cifar.fingerprint

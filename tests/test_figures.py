@@ -82,6 +82,14 @@ def test_alt_text_must_be_a_sentence_not_a_file_name(alt):
         figures.check_alt(alt)
 
 
+@pytest.mark.parametrize("alt", [None, 3, b"A plot of the loss over steps."])
+def test_alt_text_is_required_text(alt):
+    fig = small_figure()
+    with pytest.raises(TypeError, match="alt text is required"):
+        figures.show(fig, alt=alt, profile="smoke")
+    plt.close(fig)
+
+
 def test_alt_text_is_normalised():
     assert figures.check_alt(f"  {ALT[:20]}\n   {ALT[20:]} ") == ALT
 

@@ -96,3 +96,78 @@ def test_registry_names_a_runner_per_experiment():
         assert callable(getattr(__import__(f"course_lib.{module}", fromlist=[function]),
                                 function)), name
         assert all(n in profiles.EXPERIMENTS for n in experiment.needs)
+
+
+def test_profile_names_are_case_insensitive_and_the_message_says_so(monkeypatch):
+    monkeypatch.setenv(profiles.ENV_VAR, "CPU")
+    assert profiles.active_profile() == "cpu" and profiles.active_profile("Smoke") == "smoke"
+    assert "any case" in profiles.describe()
+    monkeypatch.setenv(profiles.ENV_VAR, "GPU")
+    with pytest.raises(profiles.ProfileError, match=r"'GPU' .*\(case-insensitive\): paper"):
+        profiles.active_profile()
+    with pytest.raises(profiles.ProfileError, match="setting profile='CPU'"):
+        dataclasses.replace(profiles.settings("cnn", "cpu"), profile="CPU")  # not resolved
+
+
+def test_every_profile_of_every_experiment_is_valid_and_every_field_has_a_rule():
+    for name, experiment in profiles.EXPERIMENTS.items():
+        for f in dataclasses.fields(experiment.settings):
+            assert f.name in profiles.RULES, (name, f.name)
+        for profile in profiles.PROFILES:
+            profiles.settings(name, profile).validate()
+
+
+@pytest.mark.parametrize("experiment, change, message", [
+    ("numpy_mlp", dict(seeds=()), r"seeds=\(\): must be a non-empty tuple.*no run would be"),
+    ("cnn", dict(seeds=()), r"CNN setting seeds=\(\)"),
+    ("torch_mlp", dict(seeds=(1, 1)), "a seed repeats"),
+    ("numpy_mlp", dict(seeds=[0, 1]), r"seeds=\[0, 1\]: must be a non-empty tuple"),
+    ("numpy_mlp", dict(seeds=(-1,)), "at least 0"),
+    ("numpy_mlp", dict(test_size=0), "setting test_size=0: must be a whole number of at least 1"),
+    ("numpy_mlp", dict(train_size=-5), "setting train_size=-5"),
+    ("numpy_mlp", dict(train_size=100), r"batch_size=200 is more than the 100 training images "
+                                        r"\(train_size 100\)"),
+    ("cnn", dict(steps=0), "CNN setting steps=0: must be a whole number of at least 1"),
+    ("numpy_mlp", dict(steps=-3), "setting steps=-3"),
+    ("numpy_mlp", dict(steps=2.5), "setting steps=2.5"),
+    ("numpy_mlp", dict(steps=True), "setting steps=True"),
+    ("numpy_mlp", dict(eval_every=0), "setting eval_every=0"),
+    ("numpy_mlp", dict(eval_every=None), "setting eval_every=None"),
+    ("numpy_mlp", dict(batch_size=0), "setting batch_size=0"),
+    ("numpy_mlp", dict(learning_rate=0.0), "setting learning_rate=0.0: must be a finite number"),
+    ("numpy_mlp", dict(learning_rate=float("nan")), "setting learning_rate=nan"),
+    ("numpy_mlp", dict(learning_rate="1e-3"), "setting learning_rate='1e-3'"),
+    ("numpy_mlp", dict(n_hidden=(100, 0)), r"setting n_hidden=\(100, 0\)"),
+    ("numpy_mlp", dict(profile="gpu"), "setting profile='gpu': must be one of paper, cpu"),
+    ("mlp_grid", dict(validation_size=2000), "validation_size=2000 must be below train_size "
+                                             "2000"),
+    ("mlp_grid", dict(train_size=None, validation_size=50_000), "below CIFAR-10's 50,000"),
+    ("mlp_grid", dict(validation_size=1900), r"batch_size=200 is more than the 100 training "
+                                             r"images \(train_size 2000 minus validation_size"),
+    ("mlp_grid", dict(dropout=(0.1, 1.0)), r"setting dropout=\(0.1, 1.0\): .* in \[0, 1\)"),
+    ("mlp_grid", dict(learning_rate=()), r"setting learning_rate=\(\): must be a non-empty"),
+    ("mlp_grid", dict(halving=((20, 4), (40,))), "setting halving="),
+    ("cnn", dict(variants=("batchnorm",)), "one of batch_norm, no_batch_norm"),
+    ("cnn", dict(eval_size=0), "setting eval_size=0"),
+    ("batchnorm_demo", dict(train_avg=0), "setting train_avg=0"),
+])
+def test_settings_that_cannot_run_are_refused_naming_the_setting(experiment, change, message):
+    s = profiles.settings(experiment, "smoke")
+    with pytest.raises(profiles.ProfileError, match=message) as err:
+        dataclasses.replace(s, **change)
+    assert "\n" not in str(err.value)
+    if not any(isinstance(v, list) for v in change.values()):  # make() turns lists to tuples
+        with pytest.raises(profiles.ProfileError, match=message):  # made any way: same check
+            profiles.make(type(s), **{**dataclasses.asdict(s), **change})
+
+
+def test_settings_that_can_run_are_accepted():
+    s = profiles.settings("numpy_mlp", "smoke")
+    for change in (dict(n_hidden=()), dict(compare_learning_rates=()), dict(init_std=0.0),
+                   dict(train_size=200, batch_size=200), dict(learning_rate=10),
+                   dict(seeds=(3,)), dict(train_size=None, test_size=None)):
+        dataclasses.replace(s, **change)
+    grid = profiles.settings("mlp_grid", "smoke")
+    dataclasses.replace(grid, eval_every=None, halving=None, train_size=700)
+    dataclasses.replace(profiles.settings("cnn", "smoke"), variants=("no_batch_norm",),
+                        eval_size=None)
