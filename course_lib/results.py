@@ -221,3 +221,57 @@ def _plain(obj):
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     return obj.tolist() if hasattr(obj, "tolist") else obj
+
+
+# -- The one runner scaffold: what every experiment's runner does before and after training --
+
+def recorded(body=None, *, device: str | None = None):
+    """Make ``body`` the runner that :data:`profiles.EXPERIMENTS` names for its experiment.
+
+    ``body(settings, data, *needs, device, show_progress)`` trains and returns its runs: a
+    ``list[Run]``, or ``(runs, info)`` with the record's experiment-wide ``info``, or
+    ``(runs, info, memory)`` with large arrays kept in memory only. The runner,
+    ``run(settings, data, *needs, device=None, show_progress=True)``, does the rest once for
+    every experiment: it finds its experiment in the registry (by ``"module:function"``; the
+    name is written only there) and checks the settings' type, checks that the results folder
+    is writable before any training, resolves the device (``device`` here fixes it, as
+    ``"cpu"`` for NumPy; else the one given or :func:`profiles.default_device`), hands ``body``
+    ``data.subset(settings.train_size, settings.test_size)``, times it, and ends with
+    :func:`make_record` on that data, written and returned.
+    """
+    if body is None:
+        return lambda f: recorded(f, device=device)
+    import functools
+    import time
+
+    fixed = device
+
+    @functools.wraps(body)
+    def run(settings, data, *needs, device=None, show_progress: bool = True) -> Record:
+        experiment = _registered(body)
+        if type(settings) is not experiment.settings:
+            raise profiles.ProfileError(
+                f"{experiment.name} takes {experiment.settings.__name__} settings, not "
+                f"{type(settings).__name__}: profiles.settings({experiment.name!r})")
+        check_writable(settings.profile)  # fail before training, not after
+        device = str(fixed or device or profiles.default_device())
+        data = data.subset(settings.train_size, settings.test_size)
+        start = time.perf_counter()
+        out = body(settings, data, *needs, device=device, show_progress=show_progress)
+        runs, info, memory = (*out, {}, {})[:3] if isinstance(out, tuple) else (out, {}, {})
+        record = make_record(settings, experiment.name, runs, device,
+                             time.perf_counter() - start, data=data, **info)
+        record.memory.update(memory)
+        return record
+
+    return run
+
+
+def _registered(body) -> profiles.Experiment:
+    """The experiment of :data:`profiles.EXPERIMENTS` whose runner is ``body``."""
+    spec = f"{body.__module__.rpartition('.')[2]}:{body.__name__}"
+    for experiment in profiles.EXPERIMENTS.values():
+        if experiment.runner == spec:
+            return experiment
+    raise profiles.ProfileError(f"no experiment of profiles.EXPERIMENTS has the runner {spec!r}; "
+                                "add one (CONTRIBUTING.md, 'Adding an experiment')")
