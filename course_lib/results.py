@@ -226,24 +226,19 @@ def _plain(obj):
 # -- The one runner scaffold: what every experiment's runner does before and after training --
 
 def recorded(body=None, *, device: str | None = None):
-    """Make ``body`` the runner that :data:`profiles.EXPERIMENTS` names for its experiment.
-
-    ``body(settings, data, *needs, device, show_progress)`` trains and returns its runs: a
-    ``list[Run]``, or ``(runs, info)`` with the record's experiment-wide ``info``, or
-    ``(runs, info, memory)`` with large arrays kept in memory only. The runner,
-    ``run(settings, data, *needs, device=None, show_progress=True)``, does the rest once for
-    every experiment: it finds its experiment in the registry (by ``"module:function"``; the
-    name is written only there) and checks the settings' type, checks that the results folder
-    is writable before any training, resolves the device (``device`` here fixes it, as
-    ``"cpu"`` for NumPy; else the one given or :func:`profiles.default_device`), hands ``body``
-    ``data.subset(settings.train_size, settings.test_size)``, times it, and ends with
-    :func:`make_record` on that data, written and returned.
-    """
-    if body is None:
-        return lambda f: recorded(f, device=device)
+    """Make ``body(settings, data, *needs, device, show_progress)``, which trains and returns
+    ``runs``, ``(runs, info)`` or ``(runs, info, memory)``, the runner that
+    :data:`profiles.EXPERIMENTS` names: ``run(settings, data, *needs, device=None,
+    show_progress=True) -> Record``. The runner takes its experiment's name from the registry,
+    refuses settings of another type, checks the results folder before any training, resolves
+    the device (``device`` here fixes it, as ``"cpu"`` for NumPy), hands ``body``
+    ``data.subset(settings.train_size, settings.test_size)``, times it, and returns
+    :func:`make_record` of its runs on that data."""
     import functools
     import time
 
+    if body is None:
+        return lambda f: recorded(f, device=device)
     fixed = device
 
     @functools.wraps(body)
@@ -270,8 +265,8 @@ def recorded(body=None, *, device: str | None = None):
 def _registered(body) -> profiles.Experiment:
     """The experiment of :data:`profiles.EXPERIMENTS` whose runner is ``body``."""
     spec = f"{body.__module__.rpartition('.')[2]}:{body.__name__}"
-    for experiment in profiles.EXPERIMENTS.values():
-        if experiment.runner == spec:
-            return experiment
-    raise profiles.ProfileError(f"no experiment of profiles.EXPERIMENTS has the runner {spec!r}; "
-                                "add one (CONTRIBUTING.md, 'Adding an experiment')")
+    found = [e for e in profiles.EXPERIMENTS.values() if e.runner == spec]
+    if not found:
+        raise profiles.ProfileError(f"no experiment of profiles.EXPERIMENTS has the runner "
+                                    f"{spec!r}; add one (CONTRIBUTING.md, step 3)")
+    return found[0]
