@@ -372,7 +372,7 @@ def test_every_chapter_names_code_it_shows(chapter):
     """SHOWN names, for every chapter, a library object that one of its ``show`` cells
     displays (without an entry, the browser test above fails in CI's last stage)."""
     assert chapter in SHOWN, (f"add \"{chapter}\": \"course_lib.MODULE:OBJECT\" to SHOWN in "
-                              "tests/test_jupyterlab.py (CONTRIBUTING.md, 'Adding a chapter')")
+                              "tests/test_jupyterlab.py (CONTRIBUTING.md, rule 4)")
     assert _first_line(SHOWN[chapter])  # the object exists and has source
     name = SHOWN[chapter].rsplit(".", 1)[-1].rsplit(":", 1)[-1]
     cells = json.loads((ROOT / "chapters" / f"{chapter}.ipynb").read_text())["cells"]
