@@ -11,7 +11,6 @@ With ``n_models=1`` it is the plain network. Equation numbers are those of chapt
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from contextlib import contextmanager
 
@@ -19,9 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import profiles, results
 from .data import BatchSampler
-from .results import Record, Run, make_record
+from .results import Run, recorded
 from .training import summarize, train
 
 #: (name, in_channels, out_channels) of each conv, or (name, None, None) for a max-pool.
@@ -260,7 +258,8 @@ def _fast_kernels(device: torch.device):
          torch.backends.cudnn.benchmark) = saved
 
 
-def run(settings, data, device=None, show_progress: bool = True) -> Record:
+@recorded
+def run(settings, data, device, show_progress) -> tuple[list[Run], dict, dict]:
     """Train ``settings.seeds`` ConvNets for each of ``settings.variants`` and record them.
 
     On a GPU all seeds of a variant train as one grouped network, which fills the GPU; a
@@ -268,13 +267,10 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
     ``memory["probabilities"]`` (kept in memory, not written) maps ``(variant, seed)`` to the
     run's final test-set class probabilities ``[N_test, 10]``.
     """
-    results.check_writable(settings.profile)
-    device = torch.device(device or profiles.default_device())
-    data = data.subset(settings.train_size, settings.test_size)
+    device = torch.device(device)
     seeds = list(settings.seeds)
     per_group = len(seeds) if device.type == "cuda" else 1
     runs, probabilities = [], {}
-    start = time.perf_counter()
     with _fast_kernels(device):
         for variant in settings.variants:
             if variant not in ("batch_norm", "no_batch_norm"):
@@ -286,7 +282,4 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
                     show_progress=show_progress, desc=f"{variant} seeds {group}")
                 runs += group_runs
                 probabilities.update({(variant, r.seed): p for r, p in zip(group_runs, probs)})
-    record = make_record(settings, "cnn", runs, device, time.perf_counter() - start,
-                         data=data, models_per_group=per_group)
-    record.memory["probabilities"] = probabilities
-    return record
+    return runs, dict(models_per_group=per_group), dict(probabilities=probabilities)

@@ -28,16 +28,15 @@ accuracy (the report's way) with selecting by validation accuracy (honest). With
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import optim, profiles, report, results
+from . import optim, report
 from .data import BatchSampler
-from .results import Record, Run, make_record
+from .results import Record, Run, recorded
 from .torch_mlp import TorchMLP, as_tensors, make_mlp, train_torch_mlp
 from .training import Curves, summarize, train
 
@@ -269,7 +268,8 @@ def select(runs: list[Run], metric: str) -> Run:
     return max(finished, key=lambda r: (r.final[metric], -r.info["index"]))
 
 
-def run(settings, data, device=None, show_progress: bool = True) -> Record:
+@recorded
+def run(settings, data, device, show_progress) -> tuple[list[Run], dict]:
     """Train the grid of ``settings`` (:class:`~course_lib.profiles.MLPGrid`) on ``data``.
 
     Holds out ``validation_size`` training images and trains on the rest. Validation metrics
@@ -278,9 +278,6 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
     record has one run per configuration, and in ``info`` the two selections
     ``selected_by_validation`` and ``selected_by_test`` (among the last rung's runs).
     """
-    results.check_writable(settings.profile)
-    device = torch.device(device or profiles.default_device())
-    data = data.subset(settings.train_size, settings.test_size)
     configs = grid_configs(settings)
     rungs = check_rungs(settings.halving or [(settings.steps, len(configs))], len(configs))
     seed = settings.seed
@@ -311,7 +308,6 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
     curves = [Curves() for _ in configs]  # one per configuration, over all rungs
     steps_trained, rung_times, done = [0] * len(configs), [], 0
     every = settings.eval_every
-    start = time.perf_counter()
     for r, (rung_steps, n_keep) in enumerate(rungs):
         if r > 0:  # successive halving: keep the best n_keep on validation accuracy
             alive = [c for s in stacks for c in s.ids]
@@ -329,7 +325,6 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
             steps_trained[c] = rung_steps
         done = rung_steps
         rung_times.append(out.wall_time)
-    wall = time.perf_counter() - start
 
     runs = []
     for i, (config, c) in enumerate(zip(configs, curves)):
@@ -349,9 +344,8 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
             validation_accuracy=chosen.final["validation_accuracy"],
             test_accuracy=chosen.final["test_accuracy"],
             steps_trained=chosen.info["steps_trained"])
-    return make_record(settings, "mlp_grid", runs, device, wall, data=data,
-                       rungs=[list(r) for r in rungs], rung_times=rung_times,
-                       common_random_numbers=True, **selections)
+    return runs, dict(rungs=[list(r) for r in rungs], rung_times=rung_times,
+                      common_random_numbers=True, **selections)
 
 
 def config_label(config: dict) -> str:
@@ -360,20 +354,17 @@ def config_label(config: dict) -> str:
             f"p={config['dropout']:g} lr={config['learning_rate']:.0e}")
 
 
-def run_best(settings, data, grid: Record, device=None, show_progress: bool = True) -> Record:
+@recorded
+def run_best(settings, data, grid: Record, device, show_progress) -> tuple[list[Run], dict]:
     """Retrain the configuration that ``grid`` selected on validation on all training images
     (Figure 2) with ``settings`` (:class:`~course_lib.profiles.MLPBest`): a plain
     :class:`TorchMLP` with PyTorch's default initialisation and ``torch.optim.Adam``, none of
     the stacked code, so an independent check of the grid's numbers."""
-    results.check_writable(settings.profile)
     config = grid.info["selected_by_validation"]["config"]
-    device = str(device or profiles.default_device())
-    run = train_torch_mlp(data.subset(settings.train_size, settings.test_size), settings,
-                          settings.seed, "pytorch", "adam", device, show_progress,
+    run = train_torch_mlp(data, settings, settings.seed, "pytorch", "adam", device, show_progress,
                           n_hidden=[config["first_hidden"], settings.second_hidden],
                           dropout=config["dropout"], weight_decay=config["weight_decay"],
                           learning_rate=config["learning_rate"])
     run.variant = config_label(config)
     run.info["config"] = config
-    return make_record(settings, "mlp_best", [run], device, run.wall_time, data=data,
-                       config=config)
+    return [run], dict(config=config)

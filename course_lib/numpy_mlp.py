@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from . import results
 from .data import BatchSampler, flatten, one_hot
 from .numpy_modules import (
     CrossEntropyModule,
@@ -16,7 +13,7 @@ from .numpy_modules import (
     log_softmax,
     softmax_cross_entropy_backward,
 )
-from .results import Record, Run, make_record
+from .results import Run, recorded
 from .training import summarize, train
 
 
@@ -154,14 +151,11 @@ def train_numpy_mlp(data, settings, seed: int = 0, learning_rate: float | None =
     return Run(seed, *summarize(curves), curves, out.wall_time, info=dict(learning_rate=lr))
 
 
-def run(settings, data, device=None, show_progress: bool = True) -> Record:
+@recorded(device="cpu")  # NumPy runs on the CPU
+def run(settings, data, device, show_progress) -> list[Run]:
     """The report's section 1.2: every seed at every rate of ``settings.compare_learning_rates``
     (the report's ``settings.learning_rate`` first), so that rates are compared over the same
-    seeds. NumPy runs on the CPU."""
-    results.check_writable(settings.profile)
-    data = data.subset(settings.train_size, settings.test_size)
-    start = time.perf_counter()
+    seeds."""
     rates = dict.fromkeys((settings.learning_rate, *settings.compare_learning_rates))
-    runs = [train_numpy_mlp(data, settings, seed, lr, show_progress=show_progress)
+    return [train_numpy_mlp(data, settings, seed, lr, show_progress=show_progress)
             for lr in rates for seed in settings.seeds]
-    return make_record(settings, "numpy_mlp", runs, "cpu", time.perf_counter() - start, data=data)

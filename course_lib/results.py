@@ -398,3 +398,52 @@ def _first_non_finite(obj, where: str = "") -> tuple[str, float] | None:
         if found := _first_non_finite(value, f"{where}[{key!r}]" if where else str(key)):
             return found
     return None
+
+
+# -- The one runner scaffold: what every experiment's runner does before and after training --
+
+def recorded(body=None, *, device: str | None = None):
+    """Make ``body(settings, data, *needs, device, show_progress)``, which trains and returns
+    ``runs``, ``(runs, info)`` or ``(runs, info, memory)``, the runner that
+    :data:`profiles.EXPERIMENTS` names: ``run(settings, data, *needs, device=None,
+    show_progress=True) -> Record``. The runner takes its experiment's name from the registry,
+    refuses settings of another type, checks the results folder before any training, resolves
+    the device (``device`` here fixes it, as ``"cpu"`` for NumPy), hands ``body``
+    ``data.subset(settings.train_size, settings.test_size)``, times it, and returns
+    :func:`make_record` of its runs on that data."""
+    import functools
+    import time
+
+    if body is None:
+        return lambda f: recorded(f, device=device)
+    fixed = device
+
+    @functools.wraps(body)
+    def run(settings, data, *needs, device=None, show_progress: bool = True) -> Record:
+        experiment = _registered(body)
+        if type(settings) is not experiment.settings:
+            raise profiles.ProfileError(
+                f"{experiment.name} takes {experiment.settings.__name__} settings, not "
+                f"{type(settings).__name__}: profiles.settings({experiment.name!r})")
+        check_writable(settings.profile)  # fail before training, not after
+        device = str(fixed or device or profiles.default_device())
+        data = data.subset(settings.train_size, settings.test_size)
+        start = time.perf_counter()
+        out = body(settings, data, *needs, device=device, show_progress=show_progress)
+        runs, info, memory = (*out, {}, {})[:3] if isinstance(out, tuple) else (out, {}, {})
+        record = make_record(settings, experiment.name, runs, device,
+                             time.perf_counter() - start, data=data, **info)
+        record.memory.update(memory)
+        return record
+
+    return run
+
+
+def _registered(body) -> profiles.Experiment:
+    """The experiment of :data:`profiles.EXPERIMENTS` whose runner is ``body``."""
+    spec = f"{body.__module__.rpartition('.')[2]}:{body.__name__}"
+    found = [e for e in profiles.EXPERIMENTS.values() if e.runner == spec]
+    if not found:
+        raise profiles.ProfileError(f"no experiment of profiles.EXPERIMENTS has the runner "
+                                    f"{spec!r}; add one (CONTRIBUTING.md, step 3)")
+    return found[0]

@@ -10,7 +10,6 @@ the two frameworks can be compared run by run.
 from __future__ import annotations
 
 import dataclasses
-import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -18,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import batchnorm, profiles, results
+from . import batchnorm, profiles
 from .data import BatchSampler, flatten
 from .numpy_mlp import MLP, train_numpy_mlp
-from .results import Record, Run, make_record
+from .results import Run, recorded
 from .training import summarize, train
 
 INITS = ("pytorch", "normal")
@@ -212,15 +211,13 @@ def train_numpy_mlp_from_torch(data, settings, seed: int = 0, init: str = "pytor
     return run
 
 
-def run(settings, data, device=None, show_progress: bool = True) -> Record:
+@recorded
+def run(settings, data, device, show_progress) -> list[Run]:
     """Section 2's PyTorch MLP and the initialisation ablation: {NumPy, PyTorch} x {pytorch,
     normal} initialisation x every seed. Within a seed all four runs see the same
     mini-batches, and the two runs of one initialisation start from the same weights. The
     report's PyTorch MLP is the variant ``"pytorch/pytorch"``."""
-    results.check_writable(settings.profile)
-    device = str(device or profiles.default_device())
-    data = data.subset(settings.train_size, settings.test_size)
-    runs, start = [], time.perf_counter()
+    runs = []
     for framework in ("pytorch", "numpy"):
         for init in INITS:
             for seed in settings.seeds:
@@ -229,7 +226,7 @@ def run(settings, data, device=None, show_progress: bool = True) -> Record:
                     train_numpy_mlp_from_torch(data, settings, seed, init, show_progress)
                 run.variant = f"{framework}/{init}"
                 runs.append(run)
-    return make_record(settings, "torch_mlp", runs, device, time.perf_counter() - start, data=data)
+    return runs
 
 
 #: The BatchNorm demo (chapter 05): variant name -> BatchNorm class after the hidden layer.
@@ -251,13 +248,11 @@ def demo_mlp(n_inputs: int, n_hidden: list[int], n_classes: int, batch_norm) -> 
     return nn.Sequential(*layers)
 
 
-def run_batchnorm_demo(settings, data, device=None, show_progress: bool = True) -> Record:
+@recorded
+def run_batchnorm_demo(settings, data, device, show_progress) -> list[Run]:
     """The demo MLP trained once per BatchNorm implementation of :data:`DEMO_VARIANTS`, each
     from the same weights on the same mini-batches: the runs differ only by rounding."""
-    results.check_writable(settings.profile)
-    device = str(device or profiles.default_device())
-    data = data.subset(settings.train_size, settings.test_size)
-    runs, start = [], time.perf_counter()
+    runs = []
     for variant, batch_norm in DEMO_VARIANTS.items():
         with seeded(settings.seed, device):
             model = demo_mlp(flatten(data.x_train[:1]).shape[1], list(settings.n_hidden), 10,
@@ -266,5 +261,4 @@ def run_batchnorm_demo(settings, data, device=None, show_progress: bool = True) 
             run = fit(model, opt, data, settings, settings.seed, device, variant, show_progress)
         run.variant = variant
         runs.append(run)
-    return make_record(settings, "batchnorm_demo", runs, device, time.perf_counter() - start,
-                       data=data)
+    return runs

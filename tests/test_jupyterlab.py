@@ -32,6 +32,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -364,3 +365,17 @@ def test_chapter_source_reads_in_notebooks(chapter):
 def test_no_page_uses_literalinclude():
     pages = [ROOT / "intro.md", *sorted((ROOT / "chapters").glob("*.md"))]
     assert [p.name for p in pages if "{literalinclude}" in p.read_text()] == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_names_code_it_shows(chapter):
+    """SHOWN names, for every chapter, a library object that one of its ``show`` cells
+    displays (without an entry, the browser test above fails in CI's last stage)."""
+    assert chapter in SHOWN, (f"add \"{chapter}\": \"course_lib.MODULE:OBJECT\" to SHOWN in "
+                              "tests/test_jupyterlab.py (CONTRIBUTING.md, rule 4)")
+    assert _first_line(SHOWN[chapter])  # the object exists and has source
+    name = SHOWN[chapter].rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    cells = json.loads((ROOT / "chapters" / f"{chapter}.ipynb").read_text())["cells"]
+    assert any(c["cell_type"] == "code" and "".join(c["source"]).lstrip().startswith("show(")
+               and re.search(rf"\b{name}\b", "".join(c["source"])) for c in cells), \
+        f"{chapter} has no show(...) cell of {SHOWN[chapter]}"
