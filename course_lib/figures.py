@@ -144,3 +144,44 @@ def tile_centres(n: int, nrow: int, size: int = 32, padding: int = 2) -> list[tu
     step = size + padding
     return [(padding + (i % nrow) * step + (size - 1) / 2,
              padding + (i // nrow) * step + (size - 1) / 2) for i in range(n)]
+
+
+def seed_band(ax, runs, metric: str = "test_accuracy", curve: str = "eval", band: str = "std",
+              scale: float = 1.0, color=None, label: str = "", singles: bool = True,
+              fmt: str = "o-"):
+    """Draw ``metric`` of ``curve`` over training for several seeds on ``ax``: each seed thin
+    (``singles``), their mean, and a shaded band: ``"std"`` mean ± one standard deviation over
+    seeds (the spread of single runs), ``"se"`` mean ± one standard error (the uncertainty of
+    the mean), or ``"range"`` lowest to highest seed. The legend says which. Returns
+    ``(steps, mean, low, high)`` as arrays (unscaled), for the figure's alt text."""
+    import numpy as np
+
+    from .stats import summarize
+
+    if band not in ("std", "se", "range"):
+        raise ValueError(f"band must be 'std', 'se' or 'range', got {band!r}")
+    runs = list(runs)
+    if not runs:
+        raise ValueError("seed_band needs at least one run")
+    steps = np.asarray(runs[0].curves[curve]["step"])
+    values = np.array([r.curves[curve][metric] for r in runs], dtype=float)
+    if values.shape[1] != len(steps):
+        raise ValueError("the runs' curves do not share their steps")
+    columns = [summarize(v) for v in values.T]
+    mean = np.array([s.mean for s in columns])
+    if band == "range":
+        low, high = values.min(0), values.max(0)
+    else:
+        half = np.array([(s.std if band == "std" else s.se) or 0.0 for s in columns])
+        low, high = mean - half, mean + half
+    name = {"std": "± 1 std over seeds", "se": "± 1 s.e. of the mean",
+            "range": "range over seeds"}[band]
+    if singles and len(runs) > 1:
+        for v in values:
+            ax.plot(steps, scale * v, color=color, alpha=0.3, lw=0.8)
+    (line,) = ax.plot(steps, scale * mean, fmt, color=color, ms=3,
+                      label=f"{label}{', ' if label else ''}mean of {len(runs)} seeds")
+    if len(runs) > 1:
+        ax.fill_between(steps, scale * low, scale * high, color=line.get_color(), alpha=0.2,
+                        label=f"{label}{', ' if label else ''}{name}")
+    return steps, mean, low, high
