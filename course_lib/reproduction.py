@@ -199,8 +199,8 @@ def judge_config(claim: Claim, m: Measured, full_scale: bool) -> Verdict:
     rank = 1 + sum(r.final[metric] > theirs[0].final[metric] for r in record.runs
                    if r.info.get("steps_trained", 0) >= theirs[0].info.get("steps_trained", 0))
     # Distinguishable: the configurations differ. Not (or not judged): no verdict either way.
-    return Verdict(False if v.distinguishable else None, f"different configuration, {v.reason}; the report's ranks {rank} on {by} "
-                   f"accuracy{note}")
+    return Verdict(False if v.distinguishable else None, f"different configuration, {v.reason}; "
+                   f"the report's ranks {rank} on {by} accuracy{note}")
 
 
 def load_all(profile: str, build_dir=None, recorded_dir=None) -> dict:

@@ -127,11 +127,13 @@ class Difference:
         return -margin < lo and hi < margin
 
     def describe(self, what: str = "difference", scale: float = 100, unit: str = " points",
-                 digits: int = 1, margin: float | None = None, alpha: float = ALPHA) -> str:
+                 digits: int = 1, margin: float | None = None, alpha: float = ALPHA,
+                 verdict: bool = True) -> str:
         """The course's one sentence for a difference, e.g. "test accuracy, BN - no BN:
         +1.2 points [95% CI +0.5, +1.9], p = 0.005 (paired, 5 seeds): a difference"; a
         non-significant one is "bounded by" its interval, never "the same", and equivalence
-        is claimed only within a stated ``margin`` (in the unscaled units of ``diff``)."""
+        is claimed only within a stated ``margin`` (in the unscaled units of ``diff``).
+        ``verdict=False`` leaves the conclusion out (where a corrected p decides)."""
         lo, hi = self.ci(1 - alpha)
         f = f"+.{digits}f"
         how = f"{self.kind}, " if self.kind else ""
@@ -139,6 +141,8 @@ class Difference:
                  f"{self.n[0]} and {self.n[1]} runs") if self.n[0] else ""
         text = (f"{what}: {scale * self.diff:{f}}{unit} [{100 * (1 - alpha):.0f}% CI "
                 f"{scale * lo:{f}}, {scale * hi:{f}}], p = {self.p:.2g} ({how}{sides})")
+        if not verdict:
+            return text
         if self.significant(alpha):
             text += ": a difference"
         else:
@@ -303,8 +307,9 @@ class GapGrowth:
 
     def describe(self) -> str:
         a, b = self.steps
-        head = (f"generalisation gap (train - held-out accuracy) {format_mean_se(self.early)} "
-                f"at step {a:,}, {format_mean_se(self.late)} at step {b:,}")
+        early, late = (format_mean_se(g, unit=" points") for g in (self.early, self.late))
+        head = (f"generalisation gap (train - held-out accuracy) {early} at step {a:,}, "
+                f"{late} at step {b:,}")
         if self.change is None:
             return head + "; its growth is not judged: one seed"
         verdict = "it grows" if self.grows else "it does not grow significantly"
@@ -345,10 +350,10 @@ class Overfitting:
         a, b = self.steps
         if self.accuracy is None:
             return f"overfitting from step {a:,} to {b:,}: not judged: one seed"
-        parts = [self.accuracy.describe("held-out accuracy, change")]
+        parts = [self.accuracy.describe("held-out accuracy, change", verdict=False)]
         if self.loss is not None:
             parts.append(self.loss.describe("held-out loss, change", scale=1, unit="",
-                                            digits=3))
+                                            digits=3, verdict=False))
         holm_note = (f" (Holm-adjusted p: accuracy {self.adjusted[0]:.2g}, loss "
                      f"{self.adjusted[1]:.2g})" if len(self.adjusted) == 2 else "")
         verdict = ("held-out performance got worse: overfitting" if self.overfits else
