@@ -185,3 +185,26 @@ def seed_band(ax, runs, metric: str = "test_accuracy", curve: str = "eval", band
         ax.fill_between(steps, scale * low, scale * high, color=line.get_color(), alpha=0.2,
                         label=f"{label}{', ' if label else ''}{name}")
     return steps, mean, low, high
+
+
+def heat_map(ax, values, rows, columns, fmt: str = "{:.1f}", label: str = "", cmap="viridis"):
+    """``values`` (a 2-D array; NaN for an empty cell) as an annotated heat map on ``ax``:
+    ``rows`` and ``columns`` label the axes' ticks, each cell shows its value formatted by
+    ``fmt`` (dark text on the light end of the scale, light text on the dark end), and a colour
+    bar with ``label``. Returns the image."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(rows), len(columns)):
+        raise ValueError(f"values of shape {values.shape} for {len(rows)} rows and "
+                         f"{len(columns)} columns")
+    image = ax.imshow(values, cmap=cmap)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
+                    color="k" if image.norm(v) > 0.6 else "w")
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(rows)), rows)
+    plt.colorbar(image, ax=ax, label=label)
+    return image

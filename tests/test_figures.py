@@ -302,3 +302,16 @@ def test_seed_band_draws_the_stated_band(band):
     plt.close(fig)
     with pytest.raises(ValueError, match="band"):
         figures.seed_band(ax, runs, band="ci")
+
+
+def test_heat_map_annotates_every_finite_cell():
+    fig, ax = plt.subplots()
+    values = np.array([[0.1, np.nan], [0.5, 0.9]])
+    image = figures.heat_map(ax, values, ["a", "b"], ["x", "y"], fmt="{:.1f}", label="%")
+    assert [t.get_text() for t in ax.texts] == ["0.1", "0.5", "0.9"]  # NaN: no text
+    assert [t.get_color() for t in ax.texts] == ["w", "w", "k"]  # dark text on light cells
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y"]
+    assert image.get_array().shape == (2, 2)
+    with pytest.raises(ValueError, match="shape"):
+        figures.heat_map(ax, values, ["a"], ["x", "y"])
+    plt.close(fig)
