@@ -213,8 +213,8 @@ def holm(p_values: Iterable[float]) -> list[float]:
     """Holm's step-down adjustment of several p-values tested together: the k-th smallest is
     multiplied by (m - k + 1), and the adjusted values are made non-decreasing (capped at 1).
     Reject where the adjusted p < alpha; the chance of any false rejection stays <= alpha."""
-    p = [float(v) for v in p_values]
-    if not p or not all(0 <= v <= 1 for v in p):
+    p = [float(v) for v in p_values]  # none tested: none adjusted
+    if not all(0 <= v <= 1 for v in p):
         raise ValueError(f"need p-values between 0 and 1, got {p}")
     order, m, out, running = sorted(range(len(p)), key=p.__getitem__), len(p), [0.0] * len(p), 0.0
     for k, i in enumerate(order):
