@@ -148,3 +148,67 @@ def tile_centres(n: int, nrow: int, size: int = 32, padding: int = 2) -> list[tu
     step = size + padding
     return [(padding + (i % nrow) * step + (size - 1) / 2,
              padding + (i // nrow) * step + (size - 1) / 2) for i in range(n)]
+
+
+def seed_band(ax, runs, metric: str = "test_accuracy", curve: str = "eval", band: str = "std",
+              scale: float = 1.0, color=None, label: str = "", singles: bool = True,
+              fmt: str = "o-"):
+    """Draw ``metric`` of ``curve`` over training for several seeds on ``ax``: each seed thin
+    (``singles``), their mean, and a shaded band: ``"std"`` mean ± one standard deviation over
+    seeds (the spread of single runs), ``"se"`` mean ± one standard error (the uncertainty of
+    the mean), or ``"range"`` lowest to highest seed. The legend says which. Returns
+    ``(steps, mean, low, high)`` as arrays (unscaled), for the figure's alt text."""
+    import numpy as np
+
+    from .stats import summarize
+
+    if band not in ("std", "se", "range"):
+        raise ValueError(f"band must be 'std', 'se' or 'range', got {band!r}")
+    runs = list(runs)
+    if not runs:
+        raise ValueError("seed_band needs at least one run")
+    steps = np.asarray(runs[0].curves[curve]["step"])
+    values = np.array([r.curves[curve][metric] for r in runs], dtype=float)
+    if values.shape[1] != len(steps):
+        raise ValueError("the runs' curves do not share their steps")
+    columns = [summarize(v) for v in values.T]
+    mean = np.array([s.mean for s in columns])
+    if band == "range":
+        low, high = values.min(0), values.max(0)
+    else:
+        half = np.array([(s.std if band == "std" else s.se) or 0.0 for s in columns])
+        low, high = mean - half, mean + half
+    name = {"std": "± 1 std over seeds", "se": "± 1 s.e. of the mean",
+            "range": "range over seeds"}[band]
+    if singles and len(runs) > 1:
+        for v in values:
+            ax.plot(steps, scale * v, color=color, alpha=0.3, lw=0.8)
+    (line,) = ax.plot(steps, scale * mean, fmt, color=color, ms=3,
+                      label=f"{label}{', ' if label else ''}mean of {len(runs)} seeds")
+    if len(runs) > 1:
+        ax.fill_between(steps, scale * low, scale * high, color=line.get_color(), alpha=0.2,
+                        label=f"{label}{', ' if label else ''}{name}")
+    return steps, mean, low, high
+
+
+def heat_map(ax, values, rows, columns, fmt: str = "{:.1f}", label: str = "", cmap="viridis"):
+    """``values`` (a 2-D array; NaN for an empty cell) as an annotated heat map on ``ax``:
+    ``rows`` and ``columns`` label the axes' ticks, each cell shows its value formatted by
+    ``fmt`` (dark text on the light end of the scale, light text on the dark end), and a colour
+    bar with ``label``. Returns the image."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(rows), len(columns)):
+        raise ValueError(f"values of shape {values.shape} for {len(rows)} rows and "
+                         f"{len(columns)} columns")
+    image = ax.imshow(values, cmap=cmap)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
+                    color="k" if image.norm(v) > 0.6 else "w")
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(rows)), rows)
+    plt.colorbar(image, ax=ax, label=label)
+    return image

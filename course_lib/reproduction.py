@@ -1,8 +1,11 @@
-"""The report's numbers beside this build's and the recorded GPU run's (chapter 08).
+"""The report's numbers beside this build's and the recorded full-scale run's (the
+reproduction page).
 
 Each result the report states is a :class:`Claim` read from a typed record; :func:`compare`
-gives one :class:`Row` per claim with a :class:`Verdict` (:func:`judge`). A record that cannot
-be read is reported with its path in its rows; the other rows still render."""
+gives one :class:`Row` per claim with a :class:`Verdict` (:func:`judge`) for *each* column:
+this build's records and the recorded ``paper`` run committed in ``results/paper/``, so that
+a CPU build judges the full-scale evidence it already has. A record that cannot be read is
+reported with its path in its rows; the other rows still render."""
 
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ CLAIMS = (
           report.GRID_BEST, "mlp_grid", "config", _selection("validation", "config")),
     Claim("tuned_final", "Tuned MLP: selected configuration retrained, test accuracy",
           report.GRID_BEST_ACCURACY, "mlp_best", "accuracy", lambda r: list(r.finals())),
-    Claim("cnn_mean", "CNN with BatchNorm, test accuracy, mean ± std over seeds",
+    Claim("cnn_mean", "CNN with BatchNorm, mean test accuracy over seeds",
           report.CNN_MEAN, "cnn", "accuracy", lambda r: list(r.finals(variant="batch_norm"))),
     Claim("cnn_best", "CNN with BatchNorm, best seed's test accuracy", report.CNN_BEST, "cnn",
           "accuracy", lambda r: list(r.finals(variant="batch_norm")), reduce="max"),
@@ -91,11 +94,15 @@ class Measured:
 @dataclass(frozen=True)
 class Verdict:
     """``agrees``: True, False or None (not judged); ``reason``: why, with the numbers behind it;
-    ``distance``: the gap in units of its yardstick (|t| of a test, or of a run's spread)."""
+    ``distance``: the gap in units of its yardstick (|t| of a test, or of a run's spread);
+    ``interval``: the 95% interval the report's value must lie in for ``agrees`` (the
+    prediction interval of one run, or, for a mean, our mean minus the CI of the difference
+    of means), which the reproduction page draws."""
 
     agrees: bool | None
     reason: str
     distance: float | None = None
+    interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,8 @@ class Row:
     claim: Claim
     build: Measured
     recorded: Measured
-    verdict: Verdict
+    verdict: Verdict  #: this build's
+    recorded_verdict: Verdict = Verdict(None, "not run")  #: the recorded full-scale run's
 
     full_scale = property(lambda self: self.build.record is None or self.build.record.full_scale)
 
@@ -127,14 +135,14 @@ def judge(claim: Claim, m: Measured, full_scale: bool) -> Verdict:
     - the report's *mean over seeds* (with its std) agrees when Welch's test of the two means
       does not reject equality: the yardstick is the standard error of their difference;
     - a *step* is discrete and capped at the last step: the seeds are counted, not judged;
-    - a configuration agrees when every hyperparameter is the same.
+    - a configuration agrees when every hyperparameter is the same; a different one differs
+      only when the two configurations are distinguishable given the search's noise
+      (:func:`judge_config`): with one seed per configuration it is not judged.
     Scaled-down runs, a best-of-seeds value and a value without a spread are not judged."""
     if not m.found:
         return Verdict(None, m.missing)
     if claim.kind == "config":
-        same = m.value == claim.stated
-        return Verdict(same if full_scale else None, f"{'same' if same else 'different'} "
-                       f"configuration{'' if full_scale else ', scaled-down search'}")
+        return judge_config(claim, m, full_scale)
     if not full_scale:
         return Verdict(None, "scaled down")
     if claim.reduce == "max":
@@ -150,16 +158,54 @@ def judge(claim: Claim, m: Measured, full_scale: bool) -> Verdict:
     if ref.seeds > 1 and ref.std is not None:  # a mean against a mean
         t = stats.welch_from_moments(s.mean, s.std, s.n, ref.value, ref.std, ref.seeds)
         ok = t.p >= 1 - LEVEL
+        d_lo, d_hi = t.ci(LEVEL)
         return Verdict(ok, f"means {'agree' if ok else 'differ'}: {100 * t.diff:+.1f} ± "
-                       f"{100 * t.se:.1f} pp (s.e.), p = {t.p:.2g}", float(abs(t.t)))
+                       f"{100 * t.se:.1f} pp (s.e.), p = {t.p:.2g}", float(abs(t.t)),
+                       (s.mean - d_hi, s.mean - d_lo))
     c = stats.compare_to_value(s, ref.value, LEVEL)
     lo, hi = (100 * v for v in c.interval)
     return Verdict(c.inside, f"{'inside' if c.inside else 'outside'} the {pct} prediction "
-                   f"interval of one run, {lo:.1f}–{hi:.1f}%", float(abs(c.distance)))
+                   f"interval of one run, {lo:.1f}–{hi:.1f}%", float(abs(c.distance)),
+                   c.interval)
+
+
+def judge_config(claim: Claim, m: Measured, full_scale: bool) -> Verdict:
+    """The configuration verdict: the same configuration agrees; a different one is compared
+    with the report's configuration *in the same search* (:func:`stats.compare_configurations`
+    on the accuracy the selection used), and differs only when the two are distinguishable
+    given the search's noise. The grid trains one seed per configuration, so a different
+    configuration is "not judged: one seed"."""
+    same = m.value == claim.stated
+    if not full_scale:
+        return Verdict(None, f"{'same' if same else 'different'} configuration, scaled-down "
+                       "search")
+    if same:
+        return Verdict(True, "same configuration")
+    by = "validation" if claim.key.endswith("_val") else "test"
+    metric = f"{by}_accuracy"
+    record = m.record
+    pick = record.select(config=m.value)
+    theirs = record.select(config=dict(claim.stated))
+    note = ("; the course selects on validation, the report on test" if by == "validation"
+            else "")
+    if not pick or not theirs:
+        return Verdict(None, "different configuration; the report's was not trained to the "
+                       f"end of this search{note}")
+    n_images = (record.settings.validation_size if by == "validation"
+                else record.settings.test_size or 10_000)
+    v = stats.compare_configurations([r.final[metric] for r in pick],
+                                     [r.final[metric] for r in theirs], n_images,
+                                     names=(f"selected on {by}", "report's"))
+    rank = 1 + sum(r.final[metric] > theirs[0].final[metric] for r in record.runs
+                   if r.info.get("steps_trained", 0) >= theirs[0].info.get("steps_trained", 0))
+    # Distinguishable: the configurations differ. Not (or not judged): no verdict either way.
+    return Verdict(False if v.distinguishable else None, f"different configuration, {v.reason}; "
+                   f"the report's ranks {rank} on {by} accuracy{note}")
 
 
 def load_all(profile: str, build_dir=None, recorded_dir=None) -> dict:
-    """``{(source, experiment): Record | RecordError | None}`` for this build and the GPU run."""
+    """``{(source, experiment): Record | RecordError | None}`` for this build and the recorded
+    full-scale run."""
     def load(name, prof, folder):
         try:
             return results.load(name, prof, folder)
@@ -184,13 +230,17 @@ def measure(claim: Claim, record: Record | RecordError | None) -> Measured:
 def compare(profile: str | None = None, build_dir=None, recorded_dir=None) -> list[Row]:
     """One :class:`Row` per claim, for this build's ``profile`` and the recorded paper run."""
     records = load_all(profiles.active_profile(profile), build_dir, recorded_dir)
+    def verdict(c, m):
+        v = judge(c, m, m.record is None or m.record.full_scale)
+        if m.found and (kind := m.record.data.get("kind", "unknown")) != REPORT_DATA:
+            v = replace(v, reason=f"{v.reason}, on {kind} data")
+        return v
+
     rows = []
     for c in CLAIMS:
         build = measure(c, records["build", c.experiment])
-        verdict = judge(c, build, build.record is None or build.record.full_scale)
-        if build.found and (kind := build.record.data.get("kind", "unknown")) != REPORT_DATA:
-            verdict = replace(verdict, reason=f"{verdict.reason}, on {kind} data")
-        rows.append(Row(c, build, measure(c, records["recorded", c.experiment]), verdict))
+        recorded = measure(c, records["recorded", c.experiment])
+        rows.append(Row(c, build, recorded, verdict(c, build), verdict(c, recorded)))
     return rows
 
 
@@ -228,7 +278,7 @@ def data_of(rows: list[Row], source: str) -> str:
 def data_note(rows: list[Row]) -> str:
     """What data each column saw, and a warning where they differ (shown above the table)."""
     build, recorded = data_of(rows, "build"), data_of(rows, "recorded")
-    return (f"Data: this build trained on {build}; the recorded GPU run on {recorded}; the "
+    return (f"Data: this build trained on {build}; the recorded full-scale run on {recorded}; the "
             f"report on the {REPORT_DATA} CIFAR-10 files."
             + (" The two columns come from different data, so a difference between them is "
                "not only a difference of runs."
@@ -247,8 +297,9 @@ def table(rows: list[Row]) -> pd.DataFrame:
            if r.build.record else ""),
         "Difference": _diff(r.claim, r.build),
         "Verdict": r.verdict.reason,
-        f"Recorded GPU run: {data_of(rows, 'recorded')}": _cell(r.claim, r.recorded),
-        "GPU difference": _diff(r.claim, r.recorded),
+        f"Recorded full-scale run: {data_of(rows, 'recorded')}": _cell(r.claim, r.recorded),
+        "Recorded difference": _diff(r.claim, r.recorded),
+        "Recorded verdict": r.recorded_verdict.reason,
     } for r in rows])
 
 
@@ -257,7 +308,7 @@ def provenance(profile: str | None = None, build_dir=None, recorded_dir=None) ->
     out = []
     for (source, name), rec in load_all(profiles.active_profile(profile), build_dir,
                                         recorded_dir).items():
-        row = {"source": "this build" if source == "build" else "recorded GPU run",
+        row = {"source": "this build" if source == "build" else "recorded full-scale run",
                "experiment": name}
         if isinstance(rec, Record):
             gpu = f" ({g})" if (g := rec.versions.get("gpu")) else ""
@@ -277,24 +328,30 @@ def unreadable(rows: list[Row]) -> list[str]:
 
 
 def summary(rows: list[Row]) -> list[str]:
-    """Sentences computed from the table: what agrees, what differs, what was not judged."""
+    """Sentences computed from the table: what agrees, what differs, what was not judged, for
+    this build and for the recorded full-scale run."""
     def names(rs):
         return "; ".join(r.claim.quantity for r in rs)
-    agree = [r for r in rows if r.verdict.agrees is True]
-    differ = [r for r in rows if r.verdict.agrees is False]
     out = []
-    if agree or differ:
-        out.append(f"Of the {len(agree) + len(differ)} rows this build could judge at the "
-                   f"report's scale, {len(agree)} agree with the report (by the rules above, "
-                   f"at the {100 * LEVEL:.0f}% level)" + (f": {names(agree)}." if agree else "."))
-    if differ:
-        out.append("These differ: " + "; ".join(
-            f"{r.claim.quantity} ({_diff(r.claim, r.build) or r.verdict.reason})"
-            for r in differ) + ".")
+    for column, who, get in (("build", "this build", lambda r: r.verdict),
+                             ("recorded", "the recorded full-scale run",
+                              lambda r: r.recorded_verdict)):
+        agree = [r for r in rows if get(r).agrees is True]
+        differ = [r for r in rows if get(r).agrees is False]
+        if agree or differ:
+            out.append(f"Of the {len(agree) + len(differ)} rows {who} could judge at the "
+                       f"report's scale, {len(agree)} agree with the report (by the rules "
+                       f"above, at the {100 * LEVEL:.0f}% level)"
+                       + (f": {names(agree)}." if agree else "."))
+        if differ:
+            out.append(f"These differ in {who}: " + "; ".join(
+                f"{r.claim.quantity} ({_diff(r.claim, getattr(r, column)) or get(r).reason})"
+                for r in differ) + ".")
     for rs, text in (([r for r in rows if r.build.found and not r.full_scale],
                       "Ran scaled down, so shown but not judged"),
                      ([r for r in rows if not r.build.found], "No value in this build"),
-                     ([r for r in rows if not r.recorded.found], "No recorded GPU value")):
+                     ([r for r in rows if not r.recorded.found],
+                      "No recorded full-scale value")):
         if rs:
             out.append(f"{text}: {names(rs)}.")
     return out

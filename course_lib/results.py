@@ -62,10 +62,23 @@ class Run:
     variant: str = ""
     info: dict = field(default_factory=dict)  # what else identifies it (config, lr, ...)
 
-    def at(self, step: int, metric: str = "test_accuracy") -> float | None:
-        """``metric`` at evaluation ``step``, or ``None`` if the run did not evaluate then."""
-        ev = self.curves["eval"]
-        return ev[metric][ev["step"].index(step)] if step in ev["step"] else None
+    def at(self, step: int, metric: str = "test_accuracy", curve: str = "eval",
+           window: int | None = None) -> float | None:
+        """``metric`` of ``curve`` ("eval": the evaluations; "train": the training-batch
+        averages) at ``step``, or ``None`` if the curve has no point there. With ``window``,
+        the mean of the curve's points in the ``window`` steps up to ``step`` (e.g. the
+        training accuracy over the 100 steps before an evaluation)."""
+        if curve not in self.curves:
+            raise KeyError(f"no {curve!r} curve; the run has {sorted(self.curves)}")
+        c = self.curves[curve]
+        if metric not in c:
+            raise KeyError(f"no {metric!r} in the {curve} curve; it has {sorted(c)}")
+        if step not in c["step"]:
+            return None
+        if window is None:
+            return c[metric][c["step"].index(step)]
+        steps = np.asarray(c["step"])
+        return float(np.mean(np.asarray(c[metric])[(steps > step - window) & (steps <= step)]))
 
 
 @dataclass

@@ -288,3 +288,38 @@ def test_every_chapter_that_plots_uses_the_course_style():
         source = "\n".join(c["source"] for c in cells(path) if c["cell_type"] == "code")
         if "matplotlib" in source:
             assert "figures.use_style()" in source, f"{path.name} plots in matplotlib's colours"
+
+
+class _Run:
+    def __init__(self, values):
+        self.curves = {"eval": {"step": [100, 200, 300], "test_accuracy": values}}
+
+
+@pytest.mark.parametrize("band", ["std", "se", "range"])
+def test_seed_band_draws_the_stated_band(band):
+    runs = [_Run([0.1, 0.2, 0.3]), _Run([0.3, 0.4, 0.5]), _Run([0.2, 0.3, 0.4])]
+    fig, ax = plt.subplots()
+    steps, mean, low, high = figures.seed_band(ax, runs, band=band, scale=100, label="test")
+    half = {"std": 0.1, "se": 0.1 / np.sqrt(3), "range": 0.1}[band]
+    assert list(steps) == [100, 200, 300]
+    assert mean == pytest.approx([0.2, 0.3, 0.4])
+    assert low == pytest.approx(mean - half) and high == pytest.approx(mean + half)
+    labels = [t.get_text() for t in ax.legend().get_texts()]
+    assert "test, mean of 3 seeds" in labels and len(ax.lines) == 4  # 3 seeds + the mean
+    assert any({"std": "std", "se": "s.e.", "range": "range"}[band] in t for t in labels)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="band"):
+        figures.seed_band(ax, runs, band="ci")
+
+
+def test_heat_map_annotates_every_finite_cell():
+    fig, ax = plt.subplots()
+    values = np.array([[0.1, np.nan], [0.5, 0.9]])
+    image = figures.heat_map(ax, values, ["a", "b"], ["x", "y"], fmt="{:.1f}", label="%")
+    assert [t.get_text() for t in ax.texts] == ["0.1", "0.5", "0.9"]  # NaN: no text
+    assert [t.get_color() for t in ax.texts] == ["w", "w", "k"]  # dark text on light cells
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y"]
+    assert image.get_array().shape == (2, 2)
+    with pytest.raises(ValueError, match="shape"):
+        figures.heat_map(ax, values, ["a"], ["x", "y"])
+    plt.close(fig)

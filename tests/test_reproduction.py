@@ -73,7 +73,7 @@ def test_missing_everything_is_not_run(dirs):
     table = reproduction.table(rows)
     assert list(column(table, "This build")) == ["not run"] * len(CLAIMS)
     text = " ".join(reproduction.summary(rows))
-    assert "No value in this build" in text and "No recorded GPU value" in text
+    assert "No value in this build" in text and "No recorded full-scale value" in text
 
 
 def test_numpy_mlp_rows_use_only_the_main_learning_rate(dirs):
@@ -178,8 +178,14 @@ def test_recorded_gpu_results_fill_their_columns(dirs):
     row = rows_by_key(rows)["cnn_mean"]
     assert row.recorded.found and row.recorded.record.profile == "paper"
     table = reproduction.table(rows)
-    assert column(table, "Recorded GPU run")[8].startswith("77.0% ± ")
-    assert table["GPU difference"][8] == "+0.0 pp"
+    assert column(table, "Recorded full-scale run")[8].startswith("77.0% ± ")
+    assert table["Recorded difference"][8] == "+0.0 pp"
+    # the recorded column is judged too, by the same rules (a CPU build judges it)
+    assert row.recorded_verdict.agrees is True and row.verdict.reason == "not run"
+    assert table["Recorded verdict"][8] == row.recorded_verdict.reason
+    lo, hi = row.recorded_verdict.interval  # where the report's mean must lie to agree
+    assert lo < 0.770 < hi
+    assert "the recorded full-scale run could judge" in " ".join(reproduction.summary(rows))
     assert row.build.value is None  # nothing in this build
     prov = reproduction.provenance(recorded_dir=recorded)
     assert list(prov[prov["runs"] > 0]["experiment"]) == ["cnn"] and len(prov) == 12
@@ -211,6 +217,29 @@ def test_grid_selections_come_from_the_record(dirs):
         None, "same configuration, scaled-down search")
     assert reproduction.show(rows["grid_config_val"].claim, config) == \
         "600 units, wd 0.1, dropout 0.1, lr 1e-04"
+
+
+def test_a_different_configuration_of_a_one_seed_grid_is_not_judged(dirs):
+    """Issue 25, defect 3: one seed per configuration cannot order two configurations."""
+    build, recorded = dirs
+    config = dict(first_hidden=600, weight_decay=0.1, dropout=0.1, learning_rate=1e-4)
+    other = dict(config, dropout=0.2)
+
+    def grid_run(c, val, test):
+        run = make_run(0, test, config=c, steps_trained=4000)
+        run.final["validation_accuracy"] = val
+        return run
+    write("mlp_grid", [grid_run(other, 0.528, 0.541), grid_run(config, 0.5196, 0.535)],
+          profile="paper", directory=recorded,
+          selected_by_validation=dict(config=other, test_accuracy=0.541),
+          selected_by_test=dict(config=config, test_accuracy=0.535))
+    rows = rows_by_key(reproduction.compare(recorded_dir=recorded))
+    val, test = rows["grid_config_val"].recorded_verdict, rows["grid_config_test"].recorded_verdict
+    assert test == reproduction.Verdict(True, "same configuration")
+    assert val.agrees is None and "not judged: one seed" in val.reason
+    assert "+0.84 points" in val.reason and "about 0.7 points" in val.reason
+    assert "ranks 2 on validation" in val.reason and "report on test" in val.reason
+    assert "differ" not in " ".join(reproduction.summary(list(rows.values())))
 
 
 def test_unreadable_records_are_reported_with_their_path_not_raised(dirs):
@@ -289,7 +318,7 @@ def test_every_column_names_its_data_and_verdicts_say_when_data_differ(dirs):
     rows = reproduction.compare(recorded_dir=recorded)
     table = reproduction.table(rows)
     assert "This build: offline JPEG rebuild (c67ad0c5efe6)" in table.columns
-    assert "Recorded GPU run: official (0123456789ab)" in table.columns
+    assert "Recorded full-scale run: official (0123456789ab)" in table.columns
     note = reproduction.data_note(rows)
     assert "come from different data" in note and "not the official one" in note
     assert rows_by_key(rows)["numpy_final"].verdict.reason.endswith(

@@ -7,9 +7,15 @@ from scipy import stats as st
 from course_lib.stats import (
     Count,
     Summary,
+    binomial_se,
+    compare_configurations,
     compare_to_value,
     count,
     format_mean_se,
+    gap_growth,
+    generalisation,
+    holm,
+    overfitting,
     paired_test,
     summarize,
     welch_from_moments,
@@ -181,3 +187,112 @@ def test_compare_to_value_without_spread():
     same, above = compare_to_value([1, 1, 1], 1.0), compare_to_value([1, 1, 1], 2.0)
     assert same.inside and same.distance == 0.0
     assert not above.inside and above.distance == math.inf
+
+
+# --------------------------------------------------------------------------- the course's words
+def test_difference_describe_and_equivalence():
+    sig = paired_test([3, 5, 7], [1, 2, 3])
+    text = sig.describe("a - b", scale=1, unit=" pts")
+    assert text.startswith("a - b: +3.0 pts [95% CI ") and "paired, 3 seeds" in text
+    assert text.endswith(": a difference") and sig.significant()
+    bare = sig.describe("a - b", scale=1, unit=" pts", verdict=False)
+    assert bare == text[:-len(": a difference")]
+    null = paired_test([0.1, -0.2, 0.15, 0.0], [0, 0, 0, 0])
+    lo, hi = null.ci()
+    text = null.describe("d", scale=1, unit="", digits=2)
+    assert not null.significant() and f"bound it to {lo:+.2f} .. {hi:+.2f}" in text
+    # Equivalence: the 90% CI inside ±margin (two one-sided tests at 5%).
+    lo90, hi90 = null.ci(0.9)
+    wide = max(abs(lo90), abs(hi90))
+    assert null.equivalent(wide * 1.01) and not null.equivalent(wide * 0.99)
+    assert "; equivalent within" in null.describe(margin=wide * 1.01)
+    assert "not shown equivalent" in null.describe(margin=wide * 0.99)
+    with pytest.raises(ValueError, match="positive"):
+        null.equivalent(0)
+    w = welch_test([1, 3], [5, 7])
+    assert w.kind == "Welch" and w.n == (2, 2) and "(Welch, 2 seeds)" in w.describe()
+
+
+def test_holm_by_hand():
+    # m = 3: sorted 0.01, 0.02, 0.04 -> 0.03, 0.04, 0.04 (made non-decreasing).
+    assert holm([0.04, 0.01, 0.02]) == approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.6]) == approx([1.0, 1.0])
+    assert holm([0.03]) == [0.03]
+    assert holm([]) == []
+    with pytest.raises(ValueError):
+        holm([1.2])
+
+
+def test_binomial_se():
+    assert binomial_se(0.5, 5000) == approx(0.00707, abs=1e-5)  # "about 0.7 points"
+    with pytest.raises(ValueError):
+        binomial_se(1.5, 10)
+
+
+def test_gap_growth_rule():
+    train_early, held_early = [0.50, 0.51, 0.52, 0.50], [0.49, 0.50, 0.50, 0.49]
+    train_late, held_late = [0.60, 0.62, 0.61, 0.62], [0.55, 0.56, 0.56, 0.555]
+    g = gap_growth(train_early, held_early, train_late, held_late, (1000, 1500))
+    assert g.grows and g.change.kind == "paired" and "it grows" in g.describe()
+    assert g.early.mean == approx(0.0125) and g.late.mean == approx(0.05625)
+    shrinks = gap_growth(train_late, held_late, train_early, held_early, (1, 2))
+    assert shrinks.change.significant() and shrinks.grows is False  # significant, but down
+    same = gap_growth(train_early, held_early, train_early, held_early, (1, 2))
+    assert same.grows is None  # no change at all: nothing to test
+    one = gap_growth([0.6], [0.5], [0.7], [0.5], (1, 2))
+    assert one.grows is None and "not judged: one seed" in one.describe()
+
+
+def test_overfitting_rule():
+    # Held-out accuracy still rising while the gap grows: not overfitting (issue defect 2).
+    rising = overfitting([0.49, 0.50, 0.50, 0.49], [0.55, 0.56, 0.56, 0.555], (1, 2))
+    assert rising.overfits is False and "did not get worse" in rising.describe()
+    falling = overfitting([0.55, 0.56, 0.56, 0.555], [0.49, 0.50, 0.51, 0.495], (1, 2))
+    assert falling.overfits is True and "overfitting" in falling.describe()
+    # The loss alone getting worse counts, after Holm over the two tests.
+    flat = [0.50, 0.51, 0.50, 0.51]
+    worse_loss = overfitting(flat, [0.501, 0.509, 0.502, 0.508], (1, 2),
+                             [1.40, 1.41, 1.39, 1.40], [1.60, 1.62, 1.61, 1.60])
+    assert worse_loss.overfits is True and len(worse_loss.adjusted) == 2
+    assert worse_loss.adjusted[1] == approx(min(1, 2 * worse_loss.loss.p))
+    assert overfitting([0.5], [0.4], (1, 2)).overfits is None
+
+
+class _FakeRun:
+    def __init__(self, seed, train_acc, test_acc, test_loss):
+        self.seed = seed
+        self.curves = {"train": {"step": [50, 100, 150, 200], "accuracy": train_acc},
+                       "eval": {"step": [100, 200], "test_accuracy": test_acc,
+                                "test_loss": test_loss}}
+
+    def at(self, step, metric="test_accuracy", curve="eval", window=None):
+        from course_lib.results import Run
+        return Run.at(self, step, metric, curve, window)
+
+
+def test_generalisation_from_runs_and_run_at():
+    from course_lib.results import Run
+    runs = [_FakeRun(s, [0.4, 0.5 + d, 0.6, 0.7 + 2 * d], [0.45, 0.5 + d], [1.5, 1.4 - d])
+            for s, d in enumerate([0.0, 0.01, 0.02, 0.005])]
+    r = runs[0]
+    assert Run.at(r, 100, "accuracy", curve="train") == 0.5
+    assert Run.at(r, 200, "accuracy", curve="train", window=100) == approx(0.65)
+    assert Run.at(r, 120) is None and Run.at(r, 200, "test_loss") == 1.4
+    with pytest.raises(KeyError, match="no 'val'"):
+        Run.at(r, 100, curve="val")
+    g = generalisation(runs, 100, 200)  # window: the 100 steps since the previous evaluation
+    assert g.gap.early.values == approx([0, 0.005, 0.01, 0.0025])  # (0.4 + 0.5 + d) / 2 - 0.45
+    assert g.overfitting.overfits is False and g.gap.grows
+    assert "generalisation gap" in g.describe()
+    with pytest.raises(ValueError, match="at step 150"):
+        generalisation(runs, 100, 150)
+
+
+def test_compare_configurations():
+    one = compare_configurations([0.5280], [0.5196], n_images=5000, names=("leader", "report"))
+    assert one.distinguishable is None and one.reason.startswith("not judged: one seed")
+    assert "+0.84 points" in one.reason and "about 0.7 points" in one.reason
+    seeds = compare_configurations([0.53, 0.531, 0.529], [0.52, 0.5205, 0.519])
+    assert seeds.distinguishable is True and seeds.difference.kind == "paired"
+    close = compare_configurations([0.53, 0.52, 0.525], [0.525, 0.526, 0.52], paired=False)
+    assert close.distinguishable is False and "not distinguishable" in close.describe()
