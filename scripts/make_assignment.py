@@ -34,7 +34,8 @@ from course_lib.show import SOLUTION_MARKERS  # the lines show() leaves out
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = SOLUTION_MARKERS
 # Files of the course that are not part of the edition: they need the solutions.
-NOT_IN_EDITION = ("scripts/make_assignment.py", "tests/test_make_assignment.py")
+NOT_IN_EDITION = ("scripts/make_assignment.py", "tests/test_make_assignment.py",
+                  "tests/wrong_answers.py", "tests/test_wrong_answers.py")
 SOLUTIONS_SENTENCE = "The solutions are in the last section of the chapter, each with the code " \
                      "that checks it."
 NO_SOLUTIONS_SENTENCE = "The solutions are not part of this edition of the course."

@@ -31,13 +31,6 @@ TASK_NAMES = {t.name for t in grading.TASKS}
 STUBBED = sorted({f"course_lib/{t.module}.py" for t in grading.TASKS})
 
 
-@pytest.fixture(scope="session")
-def edition(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("assignment") / "edition"
-    ma.make(out)
-    return out
-
-
 def run_in(edition: Path, code: str, **env) -> str:
     """Run Python ``code`` with the edition's ``course_lib``; return its stdout."""
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=edition,
