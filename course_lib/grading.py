@@ -169,6 +169,31 @@ def missing(*needs) -> list[str]:
     return [msg for msg in map(stub_message, functions) if msg]
 
 
+def check_functions(chapter: str) -> None:
+    """Each function a student writes in ``chapter`` (``"02_backprop"``), checked as the grader
+    checks it (:mod:`course_lib.grader`: against PyTorch, on inputs that catch the usual
+    mistakes), one line per function. Asserts in the reference edition; reports in the student
+    edition, where a function's check that fails because a function it builds on is wrong says
+    so."""
+    from .grader import TASKS, grade_here
+
+    results: dict[str, str] = {}
+    for task in (t for t in TASKS if t.chapter == chapter):
+        result = grade_here(task)["result"]
+        if result == "not implemented":
+            result = f"not implemented yet ({task.name})"
+        elif result.startswith("needs "):
+            result = f"not implemented yet ({result.removeprefix('needs ')})"
+        wrong = [u for u in task.uses if results.get(u, "correct") != "correct"]
+        if wrong and result.startswith("WRONG"):
+            result = f"depends on {wrong[0]}, which is not correct yet ({result})"
+        results[task.name] = result
+        print(f"{task.name:<40s} {result}")
+    if EDITION != "student":
+        bad = {name: r for name, r in results.items() if r != "correct"}
+        assert not bad, f"not correct: {bad}"
+
+
 class Missing(NotImplementedError):
     """Raised by :func:`require`: ``names`` are the functions not implemented yet."""
 

@@ -376,7 +376,15 @@ BANK: dict[str, list[Answer]] = {
             "MaxPool2dModule.backward": POOL_LOOP_BACKWARD.format(route=EVERY_MAX, op="+="),
             "MaxPool2dModule.forward": POOL_KEEPS_X},
                "dL/dx with tied maxima, each window's to its first arg-max differs", "tie"),
-        Answer("overlapping windows overwrite", {
+        Answer("overlapping windows overwrite (fancy indexing)", {"MaxPool2dModule.backward": """
+            n, c, h, w = self.x_shape
+            rows = np.arange(dout.shape[2])[:, None] * s + self.argmax // k
+            cols = np.arange(dout.shape[3])[None, :] * s + self.argmax % k
+            dx = np.zeros((n, c, h + 2 * p, w + 2 * p))
+            images, channels = np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None]
+            dx[images, channels, rows, cols] = dout
+            return dx[:, :, p:p + h, p:p + w]"""}, "dL/dx differs"),
+        Answer("overlapping windows overwrite, with loops", {
             "MaxPool2dModule.backward": POOL_LOOP_BACKWARD.format(route=FIRST_ARGMAX, op="="),
             "MaxPool2dModule.forward": POOL_KEEPS_X}, "dL/dx differs"),
         Answer("with loops", {
@@ -397,10 +405,10 @@ BANK: dict[str, list[Answer]] = {
             keep=">=", scale="/ self.p", cast=".astype(x.dtype)")}, "differs"),
     ],
     "DropoutModule.backward": [
+        Answer("dout unchanged", {"DropoutModule.backward": "return dout"}, "dL/dx in training"),
         Answer("the mask without the scale", {"DropoutModule.backward": """
             return dout * (self.scale != 0)"""}, "dL/dx in training (with the forward pass's "
                                                  "mask and scale) differs"),
-        Answer("dout unchanged", {"DropoutModule.backward": "return dout"}, "dL/dx in training"),
         Answer("a fresh mask", {"DropoutModule.backward": """
             return dout * (self.rng.random(dout.shape) >= self.p) / (1 - self.p)"""},
                "dL/dx in training"),
