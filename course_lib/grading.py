@@ -99,11 +99,12 @@ def graded(name: str):
     _open_blocks.append(failures)
     try:
         yield
-    except Missing as exc:
-        print(f"{name}: not checked yet, it needs functions not implemented yet: "
-              + ", ".join(exc.names))
     except NotImplementedError as exc:
-        print(f"{name}: not implemented yet ({_culprit(exc)})")
+        if names := getattr(exc, "missing", None):  # from require()
+            print(f"{name}: not checked yet, it needs functions not implemented yet: "
+                  + ", ".join(names))
+        else:
+            print(f"{name}: not implemented yet ({_culprit(exc)})")
     except AssertionError as exc:
         print(f"{name}: WRONG: {_first_line(exc) if str(exc) else 'a check failed'}")
     except Exception as exc:
@@ -194,24 +195,18 @@ def check_functions(chapter: str) -> None:
         assert not bad, f"not correct: {bad}"
 
 
-class Missing(NotImplementedError):
-    """Raised by :func:`require`: ``names`` are the functions not implemented yet."""
-
-    def __init__(self, message: str, names: list[str]):
-        super().__init__(message)
-        self.names = names
-
-
 def require(*needs) -> None:
     """Stop with one message if a function that a chapter needs is not implemented yet
     (``needs`` as for :func:`missing`). In the reference edition nothing is missing. Inside
-    :func:`graded`, the block is skipped with one line naming them."""
+    :func:`graded`, the block is skipped with one line naming them (``exc.missing``)."""
     if found := missing(*needs):
-        raise Missing(
+        error = NotImplementedError(
             "The rest of this chapter needs functions that are not implemented yet:\n"
             + "".join(f"  - {msg}\n" for msg in found)
             + "Implement them (see ASSIGNMENT.md); `pytest tests/test_assignment.py` grades "
-              "them, then run this chapter again.", [msg.split("(", 1)[0] for msg in found])
+              "them, then run this chapter again.")
+        error.missing = [msg.split("(", 1)[0] for msg in found]
+        raise error
 
 
 def __getattr__(name: str):

@@ -237,3 +237,12 @@ def test_every_check_in_the_graded_chapters_can_fail_and_says_why():
                     assert any(isinstance(n, ast.Assert) or (
                         isinstance(n, ast.Call) and getattr(n.func, "id", "") in (
                             "check", "require")) for n in inside), (chapter, cell["id"])
+
+
+def test_assignment_md_says_what_the_grader_and_the_chapters_do(edition):
+    text = (edition / "ASSIGNMENT.md").read_text()
+    assert "is of order 1" not in text and "1e-2 or less" in text
+    assert "Chapters 2, 5 and 6 run to the end" in text and "stop at their first cell" in text
+    assert "this is the test you must pass" in text and "scripts/grade.py" in text
+    stub = (edition / "course_lib/numpy_modules.py").read_text()
+    assert "eq. (2." in stub and "`eq-softmax-vjp`" in stub  # number and label together
