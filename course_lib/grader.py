@@ -432,7 +432,7 @@ def _check_adam():
 _CH2, _CH5, _CH6 = "02_backprop", "05_batchnorm", "06_layers_by_hand"
 
 TASKS: tuple[Task, ...] = (
-    Task("softmax", "numpy_modules", _CH2, ("eq-softmax-entry",),
+    Task("softmax", "numpy_modules", _CH2, ("eq-softmax",),
          "x [B, C] (logits, one sample per row) -> probabilities [B, C], each row "
          "exp(x_i) / sum_k exp(x_k), computed without overflow for large logits",
          _check_softmax, 1e-10, ("x",), (("SoftMaxModule.forward", ("self", "x")),)),
@@ -464,7 +464,7 @@ TASKS: tuple[Task, ...] = (
          "input_grad=False); store grads['weight'] [out_features, in_features] and "
          "grads['bias'] [out_features]",
          _check_linear_backward, TOL, ("self", "dout"), uses=("LinearModule.forward",)),
-    Task("ReLUModule.forward", "numpy_modules", _CH2, ("eq-relu-entry",),
+    Task("ReLUModule.forward", "numpy_modules", _CH2, ("eq-relu",),
          "x [B, D] -> max(0, x) [B, D]; keep what backward needs (e.g. the mask 1[x > 0] "
          "in self.mask)",
          _check_relu_forward, 1e-10, ("self", "x")),
