@@ -40,6 +40,9 @@ def check_batch_size(x: torch.Tensor) -> None:
 
 def check_dtype(x: torch.Tensor, gamma: torch.Tensor) -> None:
     """Raise ``ValueError`` unless ``x`` has the parameters' dtype (torch's error is cryptic)."""
+    if not x.is_floating_point():
+        raise ValueError(f"BatchNorm needs floating-point input, got {x.dtype}: convert the "
+                         f"input with input.to({gamma.dtype})")
     if x.dtype != gamma.dtype:
         raise ValueError(f"input dtype {x.dtype} does not match the parameters' dtype "
                          f"{gamma.dtype}: convert the module with module.to({x.dtype}) (e.g. "

@@ -47,3 +47,19 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     denom = np.linalg.norm(a) + np.linalg.norm(b)
     return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
+
+
+def torch_vjp(f: Callable, dout, *arrays) -> tuple[np.ndarray, list[np.ndarray]]:
+    """PyTorch's reference: ``f(*arrays)`` and the gradients of ``sum(f(*arrays) * dout)``.
+
+    ``arrays`` (NumPy, float64) become tensors that require gradients, ``f`` maps them to one
+    tensor (e.g. ``lambda x, w: F.conv2d(x, w, stride=2)``), and autograd computes the
+    vector-Jacobian product for each. The one autograd helper of the chapters, the grader
+    (``course_lib/grader.py``) and the tests.
+    """
+    import torch
+
+    ts = [torch.tensor(np.asarray(a), requires_grad=True) for a in arrays]
+    out = f(*ts)
+    out.backward(torch.as_tensor(np.asarray(dout), dtype=out.dtype))
+    return out.detach().numpy(), [t.grad.numpy() for t in ts]

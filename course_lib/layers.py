@@ -125,8 +125,8 @@ class Conv2dModule:
         if min(x.shape[2:]) + 2 * self.padding < k:
             raise ValueError(f"Conv2dModule: input {x.shape} with padding {self.padding} is "
                              f"smaller than the {k}x{k} kernel")
-        # BEGIN SOLUTION
         self.x_shape = x.shape
+        # BEGIN SOLUTION
         self.cols = im2col(x, k, self.stride, self.padding)  # kept for dL/dW
         n, h_out, w_out = len(x), *(output_size(s, k, self.stride, self.padding)
                                     for s in x.shape[2:])
@@ -138,13 +138,13 @@ class Conv2dModule:
         """Store ``dL/dW`` (the correlation of the input with ``dout``) [eq-conv-dw] and
         ``dL/db`` (the sum of ``dout`` per channel) [eq-conv-db]; return ``dL/dx``, the
         transposed convolution [eq-conv-dx] (``None`` with ``input_grad=False``)."""
-        # BEGIN SOLUTION
         weight = self.params["weight"]
         c_out = weight.shape[0]
         out_shape = None if self.x_shape is None else (
             self.x_shape[0], c_out, *(output_size(s, weight.shape[2], self.stride, self.padding)
                                       for s in self.x_shape[2:]))
         _check_dout(self, dout, out_shape)
+        # BEGIN SOLUTION
         rows = dout.transpose(0, 2, 3, 1).reshape(-1, c_out)  # [N H_out W_out, C_out]
         self.grads["weight"] = (rows.T @ self.cols).reshape(weight.shape)
         self.grads["bias"] = dout.sum(axis=(0, 2, 3))
@@ -169,22 +169,24 @@ class MaxPool2dModule:
         if x.ndim != 4:
             raise ValueError(f"MaxPool2dModule expects input of shape [batch, channels, height, "
                              f"width], got {x.shape}")
+        self.x_shape = x.shape
         # BEGIN SOLUTION
         k = self.kernel_size
         w = windows(x, k, self.stride, self.padding, pad_value=-np.inf)
         w = w.reshape(*w.shape[:4], k * k)  # each window's k*k values in row-major order
         # argmax takes the *first* maximum of a window at ties, as PyTorch's CPU kernel does.
-        self.x_shape, self.argmax = x.shape, w.argmax(axis=-1)
+        self.argmax = w.argmax(axis=-1)
         return np.take_along_axis(w, self.argmax[..., None], axis=-1)[..., 0]
         # END SOLUTION
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Route each window's gradient to its arg-max; windows that overlap add up
         [eq-maxpool-vjp]."""
-        # BEGIN SOLUTION
-        _check_dout(self, dout, getattr(self.argmax, "shape", None))
-        n, c, h, w = self.x_shape
         k, s, p = self.kernel_size, self.stride, self.padding
+        _check_dout(self, dout, None if self.x_shape is None else (
+            *self.x_shape[:2], *(output_size(size, k, s, p) for size in self.x_shape[2:])))
+        # BEGIN SOLUTION
+        n, c, h, w = self.x_shape
         hp, wp = h + 2 * p, w + 2 * p
         h_out, w_out = dout.shape[2:]
         # the arg-max's (row, column) in the padded input
@@ -222,11 +224,13 @@ class DropoutModule(_Mode):
             raise ValueError(f"dropout rate must be in [0, 1), got {p}")
         self.p = p
         self.rng = rng if rng is not None else np.random.default_rng()
-        self.scale = self.shape = None  # mask / (1 - p) (1 in evaluation), the input's shape
+        self.scale = self.x_shape = None  # mask / (1 - p) (1 in evaluation), the input's shape
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"DropoutModule expects a NumPy array, got {type(x).__name__}")
+        self.x_shape = x.shape
         # BEGIN SOLUTION
-        self.shape = x.shape
         if not self.training or self.p == 0:
             self.scale = np.ones((), dtype=x.dtype)
             return x
@@ -236,8 +240,8 @@ class DropoutModule(_Mode):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dL/dx = dout * mask / (1 - p)``: the same scaled mask [eq-dropout-vjp]."""
+        _check_dout(self, dout, self.x_shape)
         # BEGIN SOLUTION
-        _check_dout(self, dout, None if self.scale is None else self.shape)
         return dout * self.scale
         # END SOLUTION
 
@@ -260,16 +264,17 @@ class BatchNorm2dModule(_Mode):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.running_mean = np.zeros(channels, dtype=dtype)
         self.running_var = np.ones(channels, dtype=dtype)
-        self.x_hat = self.inv_std = None
+        self.x_hat = self.inv_std = self.x_shape = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         _check_images("BatchNorm2dModule", x, len(self.params["weight"]))
+        if self.training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+            raise ValueError(f"BatchNorm2dModule in training mode needs more than one value "
+                             f"per channel, got input of shape {x.shape}")
+        self.x_shape = x.shape
         # BEGIN SOLUTION
         axes, m = (0, 2, 3), x.shape[0] * x.shape[2] * x.shape[3]
         if self.training:
-            if m < 2:
-                raise ValueError(f"BatchNorm2dModule in training mode needs more than one value "
-                                 f"per channel, got input of shape {x.shape}")
             mean, var = x.mean(axis=axes), x.var(axis=axes)  # var: biased, 1/m
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
             self.running_var = ((1 - self.momentum) * self.running_var
@@ -286,8 +291,8 @@ class BatchNorm2dModule(_Mode):
         """``dL/dgamma = sum dout x_hat``, ``dL/dbeta = sum dout`` per channel; in training
         ``dL/dx = gamma / (m sqrt(var + eps)) (m dout - dL/dbeta - x_hat dL/dgamma)``
         [eq-bn-dx] with ``m`` values per channel, in evaluation ``gamma dout / sqrt(var + eps)``."""
+        _check_dout(self, dout, self.x_shape)
         # BEGIN SOLUTION
-        _check_dout(self, dout, getattr(self.x_hat, "shape", None))
         axes, m = (0, 2, 3), dout.shape[0] * dout.shape[2] * dout.shape[3]
         self.grads["weight"] = (dout * self.x_hat).sum(axis=axes)
         self.grads["bias"] = dout.sum(axis=axes)

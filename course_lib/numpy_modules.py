@@ -15,8 +15,20 @@ from __future__ import annotations
 import numpy as np
 
 
+def _check_batch(name: str, x, what: str = "x") -> None:
+    """A NumPy batch ``[B, C]``: a list, or one sample as a 1-D array, is refused by name."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} expects {what} as a NumPy array [batch, classes], got "
+                        f"{type(x).__name__}: convert it with np.asarray")
+    if x.ndim != 2:
+        raise ValueError(f"{name} expects {what} of shape [batch, classes], one sample per row, "
+                         f"got shape {x.shape}" + (": for one sample use x[None]" if x.ndim == 1
+                                                    else ""))
+
+
 def softmax(x: np.ndarray) -> np.ndarray:
     """Row-wise softmax; subtracting the row maximum first keeps ``exp`` from overflowing."""
+    _check_batch("softmax", x)
     # BEGIN SOLUTION
     z = np.exp(x - x.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
@@ -35,13 +47,19 @@ def softmax_backward(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
 
     The Jacobian is never formed: row by row, ``g (diag(x) - x x^T) = x * (g - g.x)``.
     """
+    _check_batch("softmax_backward", out, "out")
+    if np.shape(dout) != out.shape:
+        raise ValueError(f"softmax_backward: dout {np.shape(dout)} and out {out.shape} must "
+                         "have the same shape")
     # BEGIN SOLUTION
     return out * (dout - np.sum(dout * out, axis=1, keepdims=True))
     # END SOLUTION
 
 
 def _check_targets(probs: np.ndarray, targets: np.ndarray) -> None:
-    if probs.ndim != 2 or probs.shape != targets.shape:
+    _check_batch("cross-entropy", probs, "its first argument")
+    _check_batch("cross-entropy", targets, "one-hot targets (see course_lib.data.one_hot)")
+    if probs.shape != targets.shape:
         raise ValueError(f"probabilities {probs.shape} and one-hot targets {targets.shape} "
                          "must both be [batch, classes]; see course_lib.data.one_hot")
 
@@ -114,13 +132,16 @@ class LinearModule:
             "bias": np.zeros(out_features, dtype=dtype),
         }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.x = None
+        self.x = self.x_shape = None  # the input, and its shape (None before forward)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         n_in = self.params["weight"].shape[1]
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"LinearModule expects a NumPy array, got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != n_in:
             raise ValueError(f"LinearModule expects inputs of shape [batch, {n_in}], got "
                              f"{x.shape} (images must be flattened first: data.flatten)")
+        self.x_shape = x.shape
         # BEGIN SOLUTION
         self.x = x
         return x @ self.params["weight"].T + self.params["bias"]
@@ -133,10 +154,8 @@ class LinearModule:
         ``input_grad=False`` skips ``dL/dx`` (and returns ``None``): the first layer's input
         is the data, whose gradient nothing uses.
         """
+        _check_dout(self, dout, self.x_shape and (self.x_shape[0], len(self.params["bias"])))
         # BEGIN SOLUTION
-        if self.x is None:
-            raise RuntimeError("LinearModule.backward called before forward")
-        _check_dout(self, dout, (len(self.x), len(self.params["bias"])))
         self.grads["weight"] = dout.T @ self.x
         self.grads["bias"] = dout.sum(axis=0)
         return dout @ self.params["weight"] if input_grad else None
@@ -147,8 +166,12 @@ class ReLUModule:
     """``out = max(0, x)``; its Jacobian is ``diag(1[x > 0])`` (eq. 19) [eq-relu-jacobian]."""
 
     mask = None  # 1[x > 0], set by forward
+    x_shape = None  # the input's shape, set by forward
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"ReLUModule expects a NumPy array, got {type(x).__name__}")
+        self.x_shape = x.shape
         # BEGIN SOLUTION
         self.mask = x > 0
         return x * self.mask
@@ -156,8 +179,8 @@ class ReLUModule:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dL/dx = dout * 1[x > 0]`` (eq. 32) [eq-relu-vjp]."""
+        _check_dout(self, dout, self.x_shape)
         # BEGIN SOLUTION
-        _check_dout(self, dout, getattr(self.mask, "shape", None))
         return dout * self.mask
         # END SOLUTION
 

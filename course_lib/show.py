@@ -59,7 +59,11 @@ class Source:
 
 
 def show(obj, start_at: str | None = None, end_before: str | None = None) -> Source:
-    """The source of ``obj`` (or of its span between two markers), displayed as a cell's output."""
+    """The source of ``obj`` (or of its span between two markers), displayed as a cell's output.
+
+    A decorated function (``functools.wraps``, e.g. ``@torch.no_grad()``) is shown as written,
+    captioned with its own file, not the decorator's."""
+    obj = inspect.unwrap(obj)
     lines, first = inspect.getsourcelines(obj)
     path = _path(obj)
     begin = _find(lines, start_at, 0, f"start_at {start_at!r} not found in {path}")

@@ -45,7 +45,8 @@ from course_lib.show import SOLUTION_MARKERS  # the lines show() leaves out
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = SOLUTION_MARKERS
 # Files of the course that are not part of the edition: they need the solutions.
-NOT_IN_EDITION = ("scripts/make_assignment.py", "tests/test_make_assignment.py")
+NOT_IN_EDITION = ("scripts/make_assignment.py", "tests/test_make_assignment.py",
+                  "tests/wrong_answers.py", "tests/test_wrong_answers.py")
 SOLUTIONS_SENTENCE = "The solutions are in the last section of the chapter, each with the code " \
                      "that checks it."
 NO_SOLUTIONS_SENTENCE = "The solutions are not part of this edition of the course."
@@ -161,10 +162,11 @@ def message(task, numbers: dict[str, str]) -> str:
 
 
 def references(task, numbers: dict[str, str]) -> str:
-    """``chapter 2, eq. (2.7)``, or ``chapter 5, eqs. (5.5), (5.6) and (5.10)``."""
+    """``chapter 2, eq. (2.7) `eq-x```, or ``chapter 5, eqs. (5.5) `eq-a`, (5.6) `eq-b` and
+    (5.10) `eq-c```: the number as the built book shows it, the label as the notebook does."""
     refs = [numbers[label] for label in task.labels]
     chapters = {ref.split(".")[0] for ref in refs}
-    eqs = [f"({ref})" for ref in refs]
+    eqs = [f"({ref}) `{label}`" for ref, label in zip(refs, task.labels)]
     listed = eqs[0] if len(eqs) == 1 else ", ".join(eqs[:-1]) + " and " + eqs[-1]
     where = f"chapter {chapters.pop()}, " if len(chapters) == 1 else ""
     return f"{where}{'eq.' if len(eqs) == 1 else 'eqs.'} {listed}"
@@ -425,20 +427,37 @@ it implements. Your job: derive each one as the chapter does, and write it.
 2. Write each function in place of its `raise NotImplementedError(...)` line (the tables
    below give the file of each). Keep its name and its parameters: they are those of the
    original (UvA 2019) assignment's template, and the grader checks them. Keep the
-   validation lines above your part (shape checks) as they are.
+   validation lines above your part (shape checks) as they are, and do not change a
+   function's arguments in place (work on copies, return new arrays): the grader checks it.
 3. Check your work, as often as you like:
    - **In the chapters.** Chapters 2, 5 and 6 run to the end whatever you have written so
      far. Each derivation check prints, for its function, "not implemented yet", "WRONG"
-     with the relative error, or "correct". A correct gradient has a relative error far
-     below 1e-7; a wrong one is of order 1.
-   - **The grader.** `pytest tests/test_assignment.py` prints one row per function:
-     implemented or not, whether it passes its check (a numerical gradient, or PyTorch's
-     result), and whether it keeps the template's interface. It passes once every function
-     is correct. (The other files in `tests/` are the course's own tests; many of them call
-     your functions too.)
-4. The training chapters (3, 4, 6's whole network) need your functions: until the ones they
-   use are written, they stop at their first cell with one message naming the missing ones.
-   Once they run, they train the networks of the report with *your* code.
+     with the reason (the relative error, or what failed), or "correct". A correct gradient
+     has a relative error far below 1e-7; a wrong formula usually gives an error of order 1,
+     but a subtle mistake (an unbiased variance, a forgotten epsilon) can give 1e-2 or less:
+     read the verdict, not the size. Near the end of each of these chapters, "Every function
+     of this chapter, checked on its own" prints one line per function, as the grader does.
+     Where a notebook shows an equation's label (`eq-softmax-vjp`), the stubs and tables
+     give its number in the built book too: "eq. (2.10) `eq-softmax-vjp`".
+   - **The grader.** `pytest tests/test_assignment.py` (or `python scripts/grade.py`) prints
+     one row for each of the {n_tasks} functions, always: implemented or not, whether it
+     passes its check (against PyTorch's result or autograd's gradient, on inputs chosen to
+     catch the usual mistakes, naming what differs), and whether it keeps the template's
+     interface. Each function is checked in a process of its own: one that hangs is stopped
+     after 60 seconds, one that exits or does not import is reported, and the others are
+     graded all the same. A backward pass whose check fails while its forward pass is wrong
+     says "depends on" the forward pass: fix that first. The grader passes (exit code 0)
+     once every function is correct; this is the test you must pass.
+   - **The course's other tests.** `tests/test_numpy_modules.py`, `tests/test_layers.py`,
+     `tests/test_batchnorm.py` and `tests/test_optim.py` call your functions too and give
+     more checks (error messages, dtypes, running statistics); they are not part of the
+     grade, and a few of them look at details of the reference solution that the stubs
+     leave to you (such as the names of the attributes a forward pass keeps).
+4. The training chapters 3 and 4 need your functions: until the ones they use are written,
+   they stop at their first cell with one message naming the missing ones. Chapter 6's
+   whole-network checks say which functions they still need and are skipped; the rest of
+   the chapter goes on. Once they run, they train the networks of the report with *your*
+   code.
 
 The exercises at the end of each chapter are yours too; their solutions are not part of this
 edition.

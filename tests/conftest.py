@@ -116,3 +116,11 @@ def headless_chromium(tmp_path_factory):
         return driver
 
     return start
+
+
+@pytest.fixture(scope="session")
+def edition(tmp_path_factory) -> Path:
+    """The assignment edition (``scripts/make_assignment.py``), generated once per session."""
+    out = tmp_path_factory.mktemp("assignment") / "edition"
+    load_script("make_assignment").make(out)
+    return out

@@ -217,6 +217,14 @@ def test_input_dtype_must_match_the_parameters(cls, dtype, train):
     assert m.to(dtype)(torch.randn(shape).to(dtype)).dtype == dtype
 
 
+@pytest.mark.parametrize("cls", [*MODULES, CustomBatchNorm2d])
+def test_integer_input_is_refused_without_advising_an_integer_module(cls):
+    shape = (4, 3, 2, 2) if cls is CustomBatchNorm2d else (4, 3)
+    with pytest.raises(ValueError, match=r"floating-point input, got torch.int64") as err:
+        cls(3)(torch.ones(shape, dtype=torch.int64))
+    assert "module.to" not in str(err.value)
+
+
 # --- running statistics and evaluation mode ------------------------------------------------
 
 @pytest.mark.parametrize("cls", MODULES)

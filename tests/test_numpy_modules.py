@@ -187,6 +187,15 @@ def test_bad_inputs_raise_clear_errors():
         cross_entropy(np.full((2, 3), 1 / 3), np.array([0, 1]))
     with pytest.raises(TypeError, match="float64"):
         numerical_gradient(lambda v: v.sum(), np.ones(3, dtype=np.float32))
+    # a Python list, and one sample as a 1-D array, are named (issue 24, item 6)
+    with pytest.raises(TypeError, match="softmax expects x as a NumPy array.*got list"):
+        softmax([[1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"one sample per row, got shape \(3,\).*x\[None\]"):
+        softmax(np.ones(3))
+    with pytest.raises(TypeError, match="LinearModule expects a NumPy array, got list"):
+        layer.forward([[1.0, 2.0, 3.0, 4.0]])
+    with pytest.raises(TypeError, match="ReLUModule expects a NumPy array, got list"):
+        ReLUModule().forward([1.0])
 
 
 def forwarded(module, x):

@@ -126,3 +126,12 @@ def test_source_is_a_plain_value():
     assert isinstance(show(numpy_modules.softmax), Source)
     with pytest.raises(TypeError):
         show(42)
+
+
+def test_a_decorated_function_is_captioned_with_its_own_file():
+    from course_lib import mlp_grid
+
+    shown = show(mlp_grid.StackedAdam.step)  # @torch.no_grad(): torch/utils/_contextlib.py
+    assert shown.path == "course_lib/mlp_grid.py", shown.path
+    assert "def step(self)" in shown.code and shown.caption.endswith(
+        f"lines {shown.first}\N{EN DASH}{shown.last}")
