@@ -1,0 +1,182 @@
+"""The PDF of the book (``scripts/build_pdf.sh``): complete, with its maths typeset.
+
+Runs after the PDF is built (``.ci/run`` does ``PDF_BUILT=1 pytest tests/test_pdf.py``); a
+plain ``pytest`` run skips it ("PDF not built"). It reads ``_build/pdf/book.pdf`` (or
+``$BOOK_PDF``) with poppler-utils (``pdfinfo``, ``pdftotext``, ``pdfimages``; Debian's
+``poppler-utils``) and compares it with the built HTML book (``_build/html``) and
+``_toc.yml``, so a chapter or figure added to the book is checked without editing this file:
+
+- every page is A4 or Letter, and the file is small enough to download (under 30 MB);
+- the title page names the profile and the commit of the executed pages, and says what the
+  PDF leaves out;
+- every chapter of ``_toc.yml`` is there under its number and title as the HTML book shows
+  them, the errata and the bibliography included;
+- every numbered figure of the HTML book is there under its number, and the PDF holds at
+  least as many images as the HTML chapters show;
+- MathJax typeset the maths: no raw TeX (``\\frac``, ``\\partial``, ``$$``, ...) is left in
+  the text (an unreachable ``mathjax_path`` fails this);
+- what only works on screen is not printed: navigation, search, buttons, cell toggles, and
+  the solutions of the exercises (the title page says they are left out).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PDF = Path(os.environ.get("BOOK_PDF") or ROOT / "_build" / "pdf" / "book.pdf").resolve()
+HTML = ROOT / "_build" / "html"
+MAX_BYTES = 30 * 2**20
+#: Page sizes in PostScript points (A4 and US Letter), either orientation.
+PAGE_SIZES = {"A4": (595.28, 841.89), "Letter": (612.0, 792.0)}
+RAW_TEX = ("\\frac", "\\partial", "$$", "\\begin{", "\\mathbb", "\\sum", "\\[", "\\(")
+#: Text of screen-only parts of a page: the skip link, search, the theme's buttons, the
+#: toggles of hidden cells and of the solutions.
+SCREEN_ONLY = ("Skip to main content", "Ctrl+K", "Search this book", "Show code cell",
+               "Hide code cell", "Back to top", "Print to PDF", "Solution to Exercise")
+
+
+def _run(*cmd: str) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def _flat(text: str) -> str:
+    """Whitespace collapsed, hyphenation at line ends and soft hyphens undone."""
+    text = text.replace("\u00ad", "").replace("\u00a0", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.fixture(scope="module")
+def pdf() -> Path:
+    if not os.environ.get("PDF_BUILT"):
+        pytest.skip("PDF not built: run scripts/build_book.sh and scripts/build_pdf.sh, then "
+                    "PDF_BUILT=1 pytest tests/test_pdf.py (as .ci/run does)")
+    for tool in ("pdfinfo", "pdftotext", "pdfimages"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} missing: apt-get install poppler-utils")
+    assert PDF.is_file(), f"PDF_BUILT is set but there is no {PDF} (scripts/build_pdf.sh)"
+    assert (HTML / "index.html").is_file(), f"no HTML book in {HTML} to compare the PDF with"
+    return PDF
+
+
+@pytest.fixture(scope="module")
+def text(pdf) -> str:
+    return _flat(_run("pdftotext", "-enc", "UTF-8", str(pdf), "-"))
+
+
+@pytest.fixture(scope="module")
+def info(pdf) -> str:
+    return _run("pdfinfo", "-f", "1", "-l", "100000", str(pdf))
+
+
+def toc_files() -> list[str]:
+    """The book's pages in ``_toc.yml`` order (root first)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []) + entry.get("chapters", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    walk(toc.get("chapters", []))
+    return [re.sub(r"\.(md|ipynb)$", "", f) for f in files]
+
+
+def _main(page: str):
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((HTML / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+    main = soup.find("main") or soup
+    for junk in main.select("a.headerlink, script, style"):
+        junk.decompose()
+    return main
+
+
+def html_titles() -> dict[str, str]:
+    """Each page's title as the HTML book shows it, with its number (``3. An MLP ...``)."""
+    return {page: _flat(_main(page).find("h1").get_text(" ")) for page in toc_files()}
+
+
+def html_figures() -> dict[str, list[tuple[str, str]]]:
+    """Each page's numbered figures: ``(number, caption)``, as the HTML book shows them."""
+    figures = {}
+    for page in toc_files():
+        figures[page] = [(_flat(f.select_one(".caption-number").get_text(" ")),
+                          _flat(f.select_one(".caption-text").get_text(" ")))
+                         for f in _main(page).find_all("figure")
+                         if f.select_one("figcaption .caption-number")]
+    return figures
+
+
+def test_page_size_and_file_size(pdf, info):
+    sizes = re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+) pts", info)
+    assert sizes, f"pdfinfo gave no page sizes:\n{info}"
+    wrong = set()
+    for w, h in {(float(w), float(h)) for w, h in sizes}:
+        if not any(abs(min(w, h) - a) < 2 and abs(max(w, h) - b) < 2
+                   for a, b in PAGE_SIZES.values()):
+            wrong.add((w, h))
+    assert not wrong, f"pages neither A4 nor Letter: {sorted(wrong)} pts"
+    assert pdf.stat().st_size < MAX_BYTES, \
+        f"{pdf} is {pdf.stat().st_size / 2**20:.1f} MB (limit {MAX_BYTES / 2**20:.0f} MB)"
+
+
+def test_title_page_names_profile_commit_and_what_is_left_out(pdf):
+    from course_lib.profiles import PROFILES, active_profile
+
+    first = _flat(_run("pdftotext", "-enc", "UTF-8", "-f", "1", "-l", "1", str(pdf), "-"))
+    title = yaml.safe_load((ROOT / "_config.yml").read_text())["title"]
+    assert _flat(title) in first, f"no book title on the first page: {first[:300]!r}"
+    m = re.search(r"Profile (\w+)", first)
+    assert m and m.group(1) in PROFILES, f"no profile on the title page: {first[:600]!r}"
+    if os.environ.get("COURSE_PROFILE"):
+        assert m.group(1) == active_profile(), \
+            f"the title page says profile {m.group(1)}, the build ran {active_profile()}"
+    m = re.search(r"Commit ([0-9a-f]{7,40})", first)
+    assert m, f"no commit on the title page: {first[:600]!r}"
+    head = _run("git", "-C", str(ROOT), "rev-parse", "HEAD").strip()
+    assert head.startswith(m.group(1)), f"the title page names commit {m.group(1)}, HEAD is {head}"
+    assert "solutions of the exercises are left out" in first, first[:800]
+
+
+def test_every_chapter_is_there_with_its_number(text):
+    missing = [f"{page}: {title!r}" for page, title in html_titles().items() if title not in text]
+    assert not missing, "chapters missing from the PDF (title as in the HTML book):\n" + \
+        "\n".join(missing)
+
+
+def test_every_numbered_figure_is_there(pdf, text):
+    figures = html_figures()
+    assert any(figures.values()), "the HTML book has no numbered figures"
+    missing = [f"{page}: {number} {caption[:60]!r}"
+               for page, figs in figures.items() for number, caption in figs
+               if f"{number} {caption[:40]}" not in text]
+    assert not missing, "figures missing from the PDF (number and caption as in the HTML):\n" \
+        + "\n".join(missing)
+    images = [line for line in _run("pdfimages", "-list", str(pdf)).splitlines()[2:]
+              if line.split()[2] == "image"]
+    shown = sum(len(_main(page).find_all("img")) for page in toc_files())
+    assert len(images) >= shown, \
+        f"the HTML book shows {shown} images, the PDF holds {len(images)}"
+
+
+def test_no_raw_tex_left(text):
+    found = {raw: text.index(raw) for raw in RAW_TEX if raw in text}
+    assert not found, "raw TeX in the PDF (MathJax did not typeset it):\n" + "\n".join(
+        f"{raw!r}: ...{text[max(0, i - 80):i + 80]}..." for raw, i in found.items())
+
+
+def test_screen_only_parts_are_not_printed(text):
+    printed = [s for s in SCREEN_ONLY if s in text]
+    assert not printed, f"screen-only text printed: {printed}"
