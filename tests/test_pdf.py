@@ -146,7 +146,9 @@ def test_title_page_names_profile_commit_and_what_is_left_out(pdf):
     m = re.search(r"Commit ([0-9a-f]{7,40})", first)
     assert m, f"no commit on the title page: {first[:600]!r}"
     head = _run("git", "-C", str(ROOT), "rev-parse", "HEAD").strip()
-    assert head.startswith(m.group(1)), f"the title page names commit {m.group(1)}, HEAD is {head}"
+    assert head.startswith(m.group(1)), (
+        f"the title page names commit {m.group(1)}, HEAD is {head}: the chapters were executed "
+        "at another commit (rebuild the book, then the PDF)")
     assert "solutions of the exercises are left out" in first, first[:800]
 
 
@@ -180,3 +182,67 @@ def test_no_raw_tex_left(text):
 def test_screen_only_parts_are_not_printed(text):
     printed = [s for s in SCREEN_ONLY if s in text]
     assert not printed, f"screen-only text printed: {printed}"
+
+
+# The extension that makes the PDF's page (_ext/book_pdf.py), on a two-page book of its own ----
+NOTEBOOK = """{"cells": [
+ {"cell_type": "markdown", "id": "c1", "metadata": {},
+  "source": ["# Second chapter\\n", "\\n", "Text."]},
+ {"cell_type": "code", "execution_count": 1, "id": "c2", "metadata": {"tags": ["hide-cell"]},
+  "outputs": [{"name": "stdout", "output_type": "stream", "text": ["set up\\n"]}],
+  "source": ["print('set up')"]}],
+ "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+              "language_info": {"name": "python"}},
+ "nbformat": 4, "nbformat_minor": 5}
+"""
+
+
+def _tiny_book(tmp_path: Path, builder: str, out: str) -> Path:
+    from sphinx.application import Sphinx
+
+    src = tmp_path / "src"
+    if not src.exists():
+        src.mkdir()
+        (src / "conf.py").write_text(
+            "import sys\n"
+            f"sys.path.insert(0, {str(ROOT / '_ext')!r})\n"
+            "project = 'A tiny book'\nhtml_title = 'A tiny book'\n"
+            "extensions = ['myst_nb', 'sphinx_exercise', 'book_pdf']\n"
+            "html_theme = 'sphinx_book_theme'\n"
+            "nb_execution_mode = 'off'\n")
+        (src / "index.md").write_text("# Intro\n\n```{toctree}\n:numbered:\n:caption: Part one"
+                                      "\n\none\ntwo\n```\n")
+        (src / "one.md").write_text("# First chapter\n\nText.\n")
+        (src / "two.ipynb").write_text(NOTEBOOK)
+    app = Sphinx(str(src), str(src), str(tmp_path / out), str(tmp_path / "doctrees"), builder,
+                 status=None, warning=None, freshenv=False)
+    app.build()
+    assert app.statuscode == 0
+    return tmp_path / out
+
+
+def test_single_page_has_title_page_contents_and_hidden_cells(tmp_path):
+    """singlehtml, after html on the same doctrees: the title page with the profile, commit
+    and numbered contents; a hide-cell cell does not fail the build (myst-nb registers its
+    visitor for "html" only, and sphinx-exercise's "singlehtml" visitors stop Sphinx from
+    falling back on those); every page's download menu links book.pdf."""
+    from bs4 import BeautifulSoup
+
+    html = _tiny_book(tmp_path, "html", "html")
+    soup = BeautifulSoup((html / "two.html").read_text(), "html.parser")
+    link = soup.select_one("a.btn-download-book-pdf-button")
+    assert link is not None and link["href"] == "book.pdf"
+
+    single = _tiny_book(tmp_path, "singlehtml", "singlehtml")
+    soup = BeautifulSoup((single / "index.html").read_text(), "html.parser")
+    title = soup.select_one("#book-pdf-title")
+    assert title is not None, "no title page"
+    text = _flat(title.get_text(" "))
+    assert "A tiny book" in text
+    assert re.search(r"Profile (paper|cpu|smoke) ", text), text
+    assert re.search(r"Commit \S+", text), text
+    contents = [_flat(a.get_text(" ")) for a in title.select("nav a")]
+    assert contents == ["1 First chapter", "2 Second chapter"], contents
+    assert [a["href"] for a in title.select("nav a")] == ["#document-one", "#document-two"]
+    assert soup.find(id="document-two") is not None
+    assert "details" in str(soup.select_one("div.cell")), "the hidden cell's toggle is missing"
