@@ -10,7 +10,8 @@ plain ``pytest`` run skips it ("PDF not built"). It reads ``_build/pdf/book.pdf`
 - the title page names the profile and the commit of the executed pages, and says what the
   PDF leaves out;
 - every chapter of ``_toc.yml`` is there under its number and title as the HTML book shows
-  them, the errata and the bibliography included;
+  them, the errata and the bibliography included, and the contents link to each (a named
+  destination of the PDF, in ``_toc.yml`` order);
 - every numbered figure of the HTML book is there under its number, and the PDF holds at
   least as many images as the HTML chapters show;
 - MathJax typeset the maths: no raw TeX (``\\frac``, ``\\partial``, ``$$``, ...) is left in
@@ -262,3 +263,18 @@ def test_single_page_has_title_page_contents_and_hidden_cells(tmp_path):
     assert [a["href"] for a in title.select("nav a")] == ["#document-one", "#document-two"]
     assert soup.find(id="document-two") is not None
     assert "details" in str(soup.select_one("div.cell")), "the hidden cell's toggle is missing"
+
+
+def test_contents_link_to_every_chapter_in_order(pdf):
+    """The title page's contents link to ``#document-<page>``: each is a named destination
+    of the PDF (Chromium keeps the page's anchors), on pages in ``_toc.yml`` order."""
+    dests = {}
+    for line in _run("pdfinfo", "-dests", str(pdf)).splitlines():
+        m = re.match(r'\s*(\d+) \[.*\] "document-(.+)"$', line)
+        if m:
+            dests[m.group(2)] = int(m.group(1))
+    chapters = toc_files()[1:]
+    missing = [page for page in chapters if page not in dests]
+    assert not missing, f"no PDF destination for {missing} (found {sorted(dests)})"
+    pages = [dests[page] for page in chapters]
+    assert pages == sorted(pages) and pages[0] > 1, dict(zip(chapters, pages))
