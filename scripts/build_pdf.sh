@@ -10,6 +10,10 @@
 # 2. Debian's headless chromium prints that page, with MathJax served from the book itself
 #    (_vendor/mathjax), offline. Needs `chromium` (apt-get install chromium), or $CHROMIUM.
 #
+# Arguments go to `jupyter-book build`: after a build with another configuration, give the
+# same one (after scripts/build_book_cached.py, its `--config _build/.jupyter_cache/
+# _config.cached.yml`), or Sphinx sees a changed configuration and reads every page again.
+#
 # tests/test_pdf.py checks the result (PDF_BUILT=1, as .ci/run does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,12 +35,13 @@ mkdir -p "$OUT"
 t0=$SECONDS
 
 # 1. The book as one page, from the executed pages (same strictness as the HTML build).
-.venv/bin/jupyter-book build . -W -n --keep-going --builder singlehtml >"$OUT/singlehtml.log" 2>&1 \
+.venv/bin/jupyter-book build . "$@" -W -n --keep-going --builder singlehtml \
+  >"$OUT/singlehtml.log" 2>&1 \
   || { cat "$OUT/singlehtml.log" >&2; echo "build_pdf: the singlehtml build failed" >&2; exit 1; }
 if grep -q "Executing notebook" "$OUT/singlehtml.log"; then
   grep "Executing notebook" "$OUT/singlehtml.log" >&2
-  echo "build_pdf: chapters executed again: the sources changed since the HTML build." \
-    "Rebuild the book (scripts/build_book.sh), then the PDF." >&2
+  echo "build_pdf: chapters executed again: sources or configuration changed since the" \
+    "HTML build. Rebuild the book (scripts/build_book.sh), then the PDF." >&2
   exit 1
 fi
 t1=$SECONDS
