@@ -10,9 +10,9 @@
 # 2. Debian's headless chromium prints that page, with MathJax served from the book itself
 #    (_vendor/mathjax), offline. Needs `chromium` (apt-get install chromium), or $CHROMIUM.
 #
-# Arguments go to `jupyter-book build`: after a build with another configuration, give the
-# same one (after scripts/build_book_cached.py, its `--config _build/.jupyter_cache/
-# _config.cached.yml`), or Sphinx sees a changed configuration and reads every page again.
+# Arguments go to `jupyter-book build`: after an HTML build with another configuration
+# (`--config FILE`), give the same one, or Sphinx sees a changed configuration and reads (so
+# executes) every page again, and this script stops.
 #
 # tests/test_pdf.py checks the result (PDF_BUILT=1, as .ci/run does).
 set -euo pipefail
