@@ -203,9 +203,9 @@ OVERRIDES = {
         "batchnorm_demo": dict(steps=30, eval_every=10, train_size=2000, test_size=500),
         "cnn": dict(steps=4, eval_every=2, seeds=(0, 1), batch_size=8, eval_size=64,
                     train_size=256, test_size=64),
-        "recipe": dict(epochs=1, batch_size=16, seeds=(0, 1), ablation_seeds=(0, 1),
-                       report_longer_steps=4, whiten_images=64, train_size=64, test_size=32,
-                       eval_size=16, time_budget_s=None),
+        "recipe": dict(epochs=1, batch_size=8, seeds=(0, 1), ablation_seeds=(0, 1),
+                       report_longer_steps=2, whiten_images=32, train_size=32, test_size=16,
+                       eval_size=8, time_budget_s=None),
     },
 }
 
