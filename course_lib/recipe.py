@@ -85,9 +85,10 @@ def draw_augmentation(rng: np.random.Generator, n: int, pad: int) -> tuple[np.nd
     return rng.random(n) < 0.5, rng.integers(-pad, pad + 1, size=(n, 2))
 
 
-def smoothed_targets(y: torch.Tensor, n_classes: int, eps: float) -> torch.Tensor:
+def smoothed_targets(y: torch.Tensor, n_classes: int, eps: float,
+                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``q = (1 - eps) onehot(y) + eps / C`` [eq-ls-target], ``[..., C]`` for labels ``[...]``."""
-    return (1 - eps) * F.one_hot(y, n_classes) + eps / n_classes
+    return (1 - eps) * F.one_hot(y, n_classes).to(dtype) + eps / n_classes
 
 
 def smoothed_cross_entropy(logits: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
@@ -96,7 +97,7 @@ def smoothed_cross_entropy(logits: torch.Tensor, y: torch.Tensor, eps: float) ->
     ``logits`` ``[B, C]`` gives a number; grouped logits ``[B, G, C]`` with labels ``[B, G]``
     give one loss per model ``[G]``. ``eps = 0`` is the plain cross-entropy.
     """
-    q = smoothed_targets(y, logits.shape[-1], eps).to(logits.dtype)
+    q = smoothed_targets(y, logits.shape[-1], eps, logits.dtype)
     return -(q * logits.log_softmax(-1)).sum(-1).mean(0)
 
 
@@ -104,7 +105,7 @@ def smoothed_cross_entropy_backward(logits: torch.Tensor, y: torch.Tensor,
                                     eps: float) -> torch.Tensor:
     """The gradient of :func:`smoothed_cross_entropy` for logits ``[B, C]``: ``(p - q) / B``
     [eq-ls-grad]."""
-    q = smoothed_targets(y, logits.shape[-1], eps).to(logits.dtype)
+    q = smoothed_targets(y, logits.shape[-1], eps, logits.dtype)
     return (logits.softmax(-1) - q) / len(logits)
 
 

@@ -60,6 +60,7 @@ STRICT = ("--all", "-W", "-n", "--keep-going", "--builder", "html")
 READS = {
     "04_pytorch_mlp": ("recorded",),
     "07_cnn": ("recorded",),
+    "08_recipe": ("recorded",),
     "08_reproduction": ("build", "recorded"),
 }
 
