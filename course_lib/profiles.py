@@ -186,9 +186,9 @@ OVERRIDES = {
         "mlp_grid": dict(halving=((15, 81), (45, 27), (135, 9)), steps=135, eval_every=None),
         "mlp_best": dict(steps=1000),
         "cnn": dict(steps=600, seeds=(0, 1), eval_every=100, eval_size=1000),
-        "recipe": dict(epochs=1, batch_size=64, seeds=(0, 1), ablation_seeds=(0, 1),
-                       variants=("full", "no_ema", "no_tta", "path_4"), whiten_images=500,
-                       bf16=False, train_size=768, test_size=250, eval_size=None,
+        "recipe": dict(epochs=1, batch_size=32, seeds=(0, 1), ablation_seeds=(0, 1),
+                       variants=("full", "no_ema", "no_tta", "path_4"), whiten_images=384,
+                       bf16=False, train_size=384, test_size=100, eval_size=None,
                        time_budget_s=None),
     },
     "smoke": {
