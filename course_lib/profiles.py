@@ -187,8 +187,8 @@ OVERRIDES = {
         "mlp_best": dict(steps=1000),
         "cnn": dict(steps=600, seeds=(0, 1), eval_every=100, eval_size=1000),
         "recipe": dict(epochs=1, batch_size=32, seeds=(0, 1), ablation_seeds=(0, 1),
-                       variants=("full", "no_ema", "no_tta", "path_4"), whiten_images=384,
-                       bf16=False, train_size=384, test_size=100, eval_size=None,
+                       variants=("full", "no_ema", "no_tta", "path_4"), whiten_images=256,
+                       bf16=False, train_size=256, test_size=64, eval_size=None,
                        time_budget_s=None),
     },
     "smoke": {
