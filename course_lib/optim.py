@@ -23,6 +23,18 @@ def sgd(w, g, lr, weight_decay=0.0):
     return w - lr * (g + weight_decay * w)
 
 
+def sgd_nesterov(w, g, b, lr, momentum: float = 0.9, weight_decay=0.0):
+    """SGD with Nesterov momentum [eq-nesterov]; returns ``(w, b)``.
+
+    ``b`` is the momentum buffer before this step (zeros before the first). The step goes
+    along the gradient plus the momentum *after* this step's update, a look ahead to where
+    the momentum is taking the weights, as ``torch.optim.SGD(nesterov=True)`` does.
+    """
+    g = g + weight_decay * w       # [eq-coupled-decay]
+    b = momentum * b + g           # the momentum buffer
+    return w - lr * (g + momentum * b), b
+
+
 def adam(w, g, m, v, t: int, lr, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
          weight_decay=0.0):
     """Step ``t`` (1, 2, ...) of Adam [eq-adam-moments] [eq-adam-update]; returns ``(w, m, v)``.

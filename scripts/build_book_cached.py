@@ -8,7 +8,8 @@ build_book.sh. A chapter executes when
 1. its code cells changed (jupyter-cache's own key; a markdown-only edit re-renders the page
    without executing it);
 2. anything every chapter depends on changed: the ``.py`` files of ``course_lib/``, the
-   resolved profile (``auto`` on a CPU machine is ``cpu``), the data's fingerprint, or
+   committed records of ``results/`` (several chapters read them), the resolved profile
+   (``auto`` on a CPU machine is ``cpu``), the data's fingerprint, or
    ``requirements.txt`` / ``pyproject.toml``. These choose the jupyter-cache folder,
    ``_build/.jupyter_cache/<hash of them>``, so a change starts from an empty cache and going
    back (to another profile, say) finds the earlier outputs again;
@@ -56,8 +57,8 @@ def book_notebooks(root: Path) -> list[Path]:
 def cache_key(root: Path, profile: str, fingerprint: dict) -> str:
     """The hash of what every chapter depends on besides its own code."""
     digest = hashlib.sha256(json.dumps([profile, fingerprint]).encode())
-    for path in sorted([*(root / "course_lib").rglob("*.py"), root / "requirements.txt",
-                        root / "pyproject.toml"]):
+    for path in sorted([*(root / "course_lib").rglob("*.py"), *(root / "results").rglob("*.json"),
+                        root / "requirements.txt", root / "pyproject.toml"]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"(missing)")
     return digest.hexdigest()[:16]

@@ -96,6 +96,10 @@ def test_the_cache_key_changes_with_every_shared_input(tmp_path):
         (book / name).write_text(before)
     (book / "course_lib" / "new.py").write_text("")
     assert bbc.cache_key(book, "cpu", FINGERPRINT) != key
+    key = bbc.cache_key(book, "cpu", FINGERPRINT)
+    (book / "results" / "paper").mkdir(parents=True, exist_ok=True)
+    (book / "results" / "paper" / "cnn.json").write_text("{}")  # a chapter reads it
+    assert bbc.cache_key(book, "cpu", FINGERPRINT) != key
 
 
 def test_a_chapter_whose_records_are_missing_executes(monkeypatch, tmp_path):

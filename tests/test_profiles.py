@@ -54,6 +54,9 @@ def test_paper_profile_is_the_report():
 def test_cpu_profile_keeps_the_full_data_and_the_grid():
     for name in profiles.EXPERIMENTS:
         s = profiles.settings(name, "cpu")
+        if name == "recipe":  # its study needs a GPU; the cpu page trains on a subset (issue 28)
+            assert s.train_size < 50_000 and s.test_size < 10_000
+            continue
         assert s.train_size is None and s.test_size is None, name
     assert profiles.settings("mlp_grid", "cpu").halving[0][1] == 81
     for name in ("numpy_mlp", "torch_mlp", "batchnorm_demo"):
