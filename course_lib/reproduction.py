@@ -288,7 +288,7 @@ def data_note(rows: list[Row]) -> str:
 
 
 def table(rows: list[Row]) -> pd.DataFrame:
-    """The comparison, one row per claim (chapter 08 shows it)."""
+    """The comparison, one row per claim (chapter 09 shows it)."""
     return pd.DataFrame([{
         "Quantity": f"{r.claim.quantity} ({r.claim.where})",
         "Report": show(r.claim, r.claim.stated),

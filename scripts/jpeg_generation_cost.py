@@ -16,7 +16,7 @@ rebuild) with its standard error and a paired t-test (course_lib.stats).
     python scripts/jpeg_generation_cost.py OUT_DIR [--cnn] [--seeds N]
 
 Writes OUT_DIR/jpeg2/ (the re-encoded copy), OUT_DIR/results/ (the records) and prints and
-writes OUT_DIR/jpeg_generation_cost.json; a copy of that file in results/ is what chapter 08
+writes OUT_DIR/jpeg_generation_cost.json; a copy of that file in results/ is what chapter 09
 cites. Needs Pillow (matplotlib depends on it).
 """
 

@@ -67,7 +67,7 @@ SHOWN = {
     "06_layers_by_hand": "course_lib.layers:Conv2dModule",
     "07_cnn": "course_lib.convnet:ConvNet",
     "08_recipe": "course_lib.recipe:smoothed_cross_entropy_backward",
-    "08_reproduction": "course_lib.reproduction:judge",
+    "09_reproduction": "course_lib.reproduction:judge",
 }
 
 

@@ -328,7 +328,7 @@ def test_fuzz_truncations_random_bytes_and_wrong_types_give_only_record_errors(t
 
 def test_the_reproduction_page_names_every_damaged_record_and_renders_the_rest(tmp_path,
                                                                                 monkeypatch):
-    """Chapter 08's table over a folder of records with every kind of damage: each damaged
+    """Chapter 09's table over a folder of records with every kind of damage: each damaged
     file is named once, and the good record's rows are still measured."""
     from course_lib import reproduction
 
