@@ -29,6 +29,7 @@ import math
 import numbers
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 from . import report
 
@@ -81,6 +82,17 @@ RULES = {
     "variants": (f"one of {', '.join(CNN_VARIANTS)}", lambda v: v in CNN_VARIANTS),
     "halving": ("a rung (total steps, configurations kept) of two whole numbers of at least 1",
                 lambda v: isinstance(v, tuple) and len(v) == 2 and all(map(_whole(1), v))),
+    "epochs": _POSITIVE, "whiten_images": _POSITIVE, "report_longer_steps": _POSITIVE,
+    "translate": ("a whole number of at least 0", _whole(0)),
+    "ablation_seeds": ("a whole number of at least 0", _whole(0)),
+    "momentum": ("a number in [0, 1)", _real(0, 1)),
+    "warmup": ("a fraction in [0, 1)", _real(0, 1)),
+    "label_smoothing": ("a number in [0, 1)", _real(0, 1)),
+    "ema_decay": ("a number in [0, 1)", _real(0, 1)),
+    "whiten_eps": ("a finite number above 0", _real(0, low_open=True)),
+    "time_budget_s": ("a finite number above 0", _real(0, low_open=True)),
+    **{flag: ("True or False", lambda v: isinstance(v, bool))
+       for flag in ("nesterov", "augment", "whiten", "ema", "tta", "bf16")},
 }
 MAY_BE_EMPTY = {"n_hidden", "compare_learning_rates"}  # softmax regression; no comparison
 
@@ -88,7 +100,7 @@ MAY_BE_EMPTY = {"n_hidden", "compare_learning_rates"}  # softmax regression; no 
 def _check_field(cls: type, f: dataclasses.Field, value) -> None:
     if value is None and "None" in str(f.type):
         return
-    words, test = RULES[f.name]
+    words, test = getattr(cls, "RULES", {}).get(f.name) or RULES[f.name]
     if isinstance(f.default, tuple) or f.name == "halving":  # a tuple of such values
         empty = f.name in MAY_BE_EMPTY
         words = f"a {'possibly empty' if empty else 'non-empty'} tuple, each item {words}"
@@ -100,9 +112,15 @@ def _check_field(cls: type, f: dataclasses.Field, value) -> None:
     if not ok:
         why = " (no seeds: no run would be trained)" if f.name == "seeds" and value == () else ""
         raise ProfileError(f"{cls.__name__} setting {f.name}={value!r}: must be {words}{why}")
-    if f.name == "seeds" and len(set(value)) < len(value):
-        raise ProfileError(f"{cls.__name__} setting seeds={value!r}: a seed repeats (a repeated "
+    if f.name.endswith("seeds") and len(set(value)) < len(value):
+        raise ProfileError(f"{cls.__name__} setting {f.name}={value!r}: a seed repeats (a repeated "
                            "seed is the same run twice, not another sample)")
+
+
+#: The recipe's ingredients in the order of its cumulative path (``course_lib.recipe``), and
+#: the name of its configuration that trains the report's own network for longer.
+RECIPE_INGREDIENTS = ("nesterov", "augment", "label_smoothing", "whiten", "ema", "tta")
+REPORT_LONGER = "report_longer"
 
 
 @dataclass(frozen=True)
@@ -218,6 +236,13 @@ class Recipe(Settings):
     Unlike the other experiments, the defaults are not the report's settings: the ``paper``
     profile is the recipe at full scale, sized for one 8-minute call on one H200
     (``scripts/recipe_gpu.sh`` says how)."""
+
+    #: A recipe's variants are its configurations, not the CNN's (see ``variants`` below).
+    RULES: ClassVar[dict] = {"variants": (
+        f"one of full, {REPORT_LONGER}, no_<ingredient>, path_<0..{len(RECIPE_INGREDIENTS)}> "
+        f"(ingredients: {', '.join(RECIPE_INGREDIENTS)})",
+        lambda v: v in ("full", REPORT_LONGER, *(f"no_{i}" for i in RECIPE_INGREDIENTS),
+                        *(f"path_{k}" for k in range(len(RECIPE_INGREDIENTS) + 1))))}
 
     epochs: int = 8
     batch_size: int = 512

@@ -39,14 +39,14 @@ from .results import Record, Run
 from .training import summarize, train
 
 #: The ingredients, in the order of the cumulative path from the report's settings.
-INGREDIENTS = ("nesterov", "augment", "label_smoothing", "whiten", "ema", "tta")
+INGREDIENTS = profiles.RECIPE_INGREDIENTS
 #: Each ingredient's "off" value (the report's way).
 OFF = dict(nesterov=False, augment=False, label_smoothing=0.0, whiten=False, ema=False,
            tta=False)
 #: Ingredients that change only the evaluation: one training serves both values.
 EVALUATION_ONLY = ("ema", "tta")
 #: The report's own training, for longer (chapter 7's code and settings).
-REPORT_LONGER = "report_longer"
+REPORT_LONGER = profiles.REPORT_LONGER
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +345,8 @@ def plan(s: profiles.Recipe) -> dict:
     return trainings
 
 
-def run(settings: profiles.Recipe, data, device=None, show_progress: bool = True) -> Record:
+@results.recorded
+def run(settings: profiles.Recipe, data, device, show_progress) -> tuple[list, dict]:
     """Train and record every configuration of ``settings.variants``.
 
     Each training runs once and gives every configuration that shares it (the evaluation-only
@@ -354,13 +355,10 @@ def run(settings: profiles.Recipe, data, device=None, show_progress: bool = True
     a training that would not end within ``time_budget_s`` (estimated from the trainings
     before it, per model and image) is skipped and named in ``info["skipped"]``.
     """
-    results.check_writable(settings.profile)
-    device = torch.device(device or profiles.default_device())
-    data = data.subset(settings.train_size, settings.test_size)
+    device = torch.device(device)
     per_group = None if device.type == "cuda" else 1  # as chapter 7: on a CPU, one at a time
     runs, skipped, trainings, start = [], [], {}, time.perf_counter()
     seconds_per_image = None  # measured: seconds per model and training image
-    record = None
     with convnet._fast_kernels(device):
         for key, seeds in plan(settings).items():
             longer = key == REPORT_LONGER
@@ -389,14 +387,11 @@ def run(settings: profiles.Recipe, data, device=None, show_progress: bool = True
             trainings["+".join(key) if not longer else key] = dict(
                 seeds=list(seeds), wall_time=took, images=images)
             runs += _configuration_runs(settings, key, done)
-            record = results.make_record(settings, "recipe", runs, device,
-                                         time.perf_counter() - start, data=data,
-                                         trainings=trainings, skipped=skipped,
-                                         complete=False)
-    record = results.make_record(settings, "recipe", runs, device, time.perf_counter() - start,
-                                 data=data, trainings=trainings, skipped=skipped,
-                                 complete=not skipped)
-    return record
+            results.make_record(settings, "recipe", runs, device,  # kept if cut short
+                                time.perf_counter() - start, data=data,
+                                trainings=trainings, skipped=skipped,
+                                complete=False)
+    return runs, dict(trainings=trainings, skipped=skipped, complete=not skipped)
 
 
 def _configuration_runs(s: profiles.Recipe, key, done: list[Run]) -> list[Run]:

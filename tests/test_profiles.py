@@ -153,6 +153,11 @@ def test_every_profile_of_every_experiment_is_valid_and_every_field_has_a_rule()
     ("cnn", dict(variants=("batchnorm",)), "one of batch_norm, no_batch_norm"),
     ("cnn", dict(eval_size=0), "setting eval_size=0"),
     ("batchnorm_demo", dict(train_avg=0), "setting train_avg=0"),
+    ("recipe", dict(variants=("full", "no_dropout")), r"Recipe setting variants=.*no_<ingr"),
+    ("recipe", dict(variants=("path_7",)), r"path_<0\.\.6>"),
+    ("recipe", dict(tta=1), "Recipe setting tta=1: must be True or False"),
+    ("recipe", dict(label_smoothing=1.0), r"label_smoothing=1.0: must be a number in \[0, 1\)"),
+    ("recipe", dict(ablation_seeds=(0, 0)), "a seed repeats"),
 ])
 def test_settings_that_cannot_run_are_refused_naming_the_setting(experiment, change, message):
     s = profiles.settings(experiment, "smoke")
