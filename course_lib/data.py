@@ -405,8 +405,10 @@ def flatten(x: np.ndarray) -> np.ndarray:
 def one_hot(y: np.ndarray, n_classes: int = 10, dtype=np.float32) -> np.ndarray:
     """Integer labels ``[N]`` -> one-hot targets ``[N, n_classes]``."""
     y = np.asarray(y)
-    if y.ndim != 1 or (len(y) and (y.min() < 0 or y.max() >= n_classes)):
-        raise ValueError(f"labels must be a 1-D array of integers in [0, {n_classes})")
+    if y.ndim != 1 or (len(y) and (y.dtype.kind not in "iu" or y.min() < 0
+                                   or y.max() >= n_classes)):
+        raise ValueError(f"labels must be a 1-D array of integers in [0, {n_classes}); got "
+                         f"shape {y.shape}, dtype {y.dtype} (float labels: y.astype(int))")
     out = np.zeros((len(y), n_classes), dtype=dtype)
     out[np.arange(len(y)), y] = 1
     return out

@@ -76,6 +76,9 @@ def test_one_hot():
         data.one_hot(np.array([10]))
     with pytest.raises(ValueError):
         data.one_hot(np.array([[1]]))
+    with pytest.raises(ValueError, match=r"integers in \[0, 10\); got shape \(2,\), dtype "
+                                         r"float64 \(float labels: y.astype\(int\)\)"):
+        data.one_hot(np.array([1.0, 2.0]))  # was a raw IndexError from numpy
 
 
 def test_batch_sampler_is_seeded_and_reshuffles_each_epoch():
