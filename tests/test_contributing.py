@@ -62,7 +62,8 @@ def steps(text: str) -> list[tuple[str, str | None]]:
 
 def apply(words: str, block: str | None, repo: Path) -> None:
     """Do one step of the guide in ``repo``: ``shell``; ``new FILE``; ``append FILE``;
-    ``insert FILE before|after TEXT`` (the first line that contains TEXT); ``cell NOTEBOOK
+    ``insert FILE before|after TEXT`` (the first line that is TEXT, else the first that
+    contains it); ``cell NOTEBOOK
     TEXT`` (the block replaces the code cell that begins with TEXT); ``delete-cell NOTEBOOK
     TEXT``."""
     verb, _, rest = words.partition(" ")
@@ -77,7 +78,10 @@ def apply(words: str, block: str | None, repo: Path) -> None:
     elif verb == "insert":
         where, _, anchor = anchor.partition(" ")
         lines = path.read_text().splitlines(keepends=True)
-        i = next(i for i, line in enumerate(lines) if anchor in line) + (where == "after")
+        i = next((i for i, line in enumerate(lines) if line.strip() == anchor), None)
+        if i is None:
+            i = next(i for i, line in enumerate(lines) if anchor in line)
+        i += where == "after"
         lines[i:i] = [block]
         path.write_text("".join(lines))
     elif verb in ("cell", "delete-cell"):
