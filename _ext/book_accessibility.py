@@ -72,17 +72,21 @@ def _on_html_page_context(app, pagename, templatename, context, doctree) -> None
         context["body"] = fix_citation_roles(context["body"])
 
 
-def _copy_css(app, exception) -> None:
-    if exception is None and app.builder.format == "html":
-        static = Path(app.builder.outdir) / "_static"
-        static.mkdir(parents=True, exist_ok=True)
-        (static / CSS.name).write_text(CSS.read_text())
+def css_copier(css: Path):
+    """A ``build-finished`` handler that copies ``css`` into an HTML build's ``_static``
+    (the PDF extension's print style uses it too)."""
+    def copy(app, exception) -> None:
+        if exception is None and app.builder.format == "html":
+            static = Path(app.builder.outdir) / "_static"
+            static.mkdir(parents=True, exist_ok=True)
+            (static / css.name).write_text(css.read_text())
+    return copy
 
 
 def setup(app) -> dict:
     """Sphinx extension entry point."""
     app.connect("doctree-read", _on_doctree_read)
     app.connect("html-page-context", _on_html_page_context)
-    app.connect("build-finished", _copy_css)
+    app.connect("build-finished", css_copier(CSS))
     app.add_css_file(CSS.name)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -25,6 +25,8 @@ import html
 import subprocess
 from pathlib import Path
 
+from book_accessibility import css_copier  # a neighbour in _ext/, on sys.path for Sphinx
+
 CSS = Path(__file__).with_name("book_print.css")
 #: Where the PDF lies in the HTML book (``build_pdf.sh`` copies ``_build/pdf/book.pdf`` here).
 PDF_NAME = "book.pdf"
@@ -155,11 +157,6 @@ def _on_html_page_context(app, pagename, templatename, context, doctree) -> None
             })
 
 
-def _copy_css(app, exception) -> None:
-    if exception is None and app.builder.format == "html":
-        static = Path(app.builder.outdir) / "_static"
-        static.mkdir(parents=True, exist_ok=True)
-        (static / CSS.name).write_text(CSS.read_text())
 
 
 def setup(app) -> dict:
@@ -169,6 +166,6 @@ def setup(app) -> dict:
     app.connect("env-purge-doc", _on_purge)
     app.connect("env-merge-info", _on_merge)
     app.connect("html-page-context", _on_html_page_context, priority=600)
-    app.connect("build-finished", _copy_css)
+    app.connect("build-finished", css_copier(CSS))
     app.add_css_file(CSS.name, media="print")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -100,7 +100,11 @@ MAY_BE_EMPTY = {"n_hidden", "compare_learning_rates"}  # softmax regression; no 
 def _check_field(cls: type, f: dataclasses.Field, value) -> None:
     if value is None and "None" in str(f.type):
         return
-    words, test = getattr(cls, "RULES", {}).get(f.name) or RULES[f.name]
+    rule = getattr(cls, "RULES", {}).get(f.name) or RULES.get(f.name)
+    if rule is None:
+        raise ProfileError(f"{cls.__name__} setting {f.name} has no rule in profiles.RULES: "
+                           "add one (CONTRIBUTING.md, step 2)")
+    words, test = rule
     if isinstance(f.default, tuple) or f.name == "halving":  # a tuple of such values
         empty = f.name in MAY_BE_EMPTY
         words = f"a {'possibly empty' if empty else 'non-empty'} tuple, each item {words}"

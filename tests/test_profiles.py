@@ -179,3 +179,13 @@ def test_settings_that_can_run_are_accepted():
     dataclasses.replace(grid, eval_every=None, halving=None, train_size=700)
     dataclasses.replace(profiles.settings("cnn", "smoke"), variants=("no_batch_norm",),
                         eval_size=None)
+
+
+def test_a_setting_without_a_rule_is_named_with_where_to_add_one():
+    @dataclasses.dataclass(frozen=True)
+    class Sweep(profiles.TorchMLP):
+        rates: tuple = (0.0, 0.5)
+
+    with pytest.raises(profiles.ProfileError, match=r"Sweep setting rates has no rule in "
+                                                    r"profiles.RULES: add one \(CONTRIBUTING"):
+        Sweep()
