@@ -184,8 +184,8 @@ def test_settings_that_can_run_are_accepted():
 def test_a_setting_without_a_rule_is_named_with_where_to_add_one():
     @dataclasses.dataclass(frozen=True)
     class Sweep(profiles.TorchMLP):
-        rates: tuple = (0.0, 0.5)
+        no_such_rule: tuple = (0.0, 0.5)
 
-    with pytest.raises(profiles.ProfileError, match=r"Sweep setting rates has no rule in "
+    with pytest.raises(profiles.ProfileError, match=r"Sweep setting no_such_rule has no rule in "
                                                     r"profiles.RULES: add one \(CONTRIBUTING"):
         Sweep()
