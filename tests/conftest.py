@@ -89,6 +89,15 @@ def synthetic_data(n_train=600, n_test=200, seed=0):
                    np.zeros((3, 4, 4), np.float32))
 
 
+def tiny_data(n_train=32, n_test=20, seed=0):
+    """Random 3x32x32 images with random labels: CIFAR-10's shapes for the ConvNet's tests."""
+    rng = np.random.default_rng(seed)
+    x = lambda n: (40 * rng.standard_normal((n, 3, 32, 32))).astype(np.float32)
+    return CIFAR10(x(n_train), rng.integers(0, 10, n_train), x(n_test),
+                   rng.integers(0, 10, n_test), [f"c{i}" for i in range(10)],
+                   np.full((3, 32, 32), 128, np.float32))
+
+
 @pytest.fixture(scope="session")
 def headless_chromium(tmp_path_factory):
     """``headless_chromium(logging, page_load_s, script_s)``: a selenium driver of Debian's

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_data
 
 from course_lib import convnet, profiles, results
 from course_lib.convnet import (
@@ -18,7 +19,6 @@ from course_lib.convnet import (
     stack_models,
     train_convnets,
 )
-from course_lib.data import CIFAR10
 
 
 def table_parameter_count(n_classes=10, batch_norm=True):
@@ -157,14 +157,6 @@ def test_wrong_input_shape_raises(shape):
     model = ConvNet(3, 10, n_models=2)
     with pytest.raises(ValueError, match="expected input"):
         model(torch.randn(*shape))
-
-
-def tiny_data(n_train=32, n_test=20, seed=0):
-    rng = np.random.default_rng(seed)
-    x = lambda n: (40 * rng.standard_normal((n, 3, 32, 32))).astype(np.float32)
-    return CIFAR10(x(n_train), rng.integers(0, 10, n_train), x(n_test),
-                   rng.integers(0, 10, n_test), [f"c{i}" for i in range(10)],
-                   np.full((3, 32, 32), 128, np.float32))
 
 
 SETTINGS = profiles.make(profiles.CNN, profile="smoke", steps=6, batch_size=4,

@@ -7,20 +7,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_data
 
 from course_lib import optim, profiles, recipe, results
-from course_lib.data import CIFAR10
 from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.results import Record, Run
-
-
-def tiny_data(n_train=32, n_test=20, seed=0):
-    rng = np.random.default_rng(seed)
-    x = lambda n: (40 * rng.standard_normal((n, 3, 32, 32))).astype(np.float32)
-    return CIFAR10(x(n_train), rng.integers(0, 10, n_train), x(n_test),
-                   rng.integers(0, 10, n_test), [f"c{i}" for i in range(10)],
-                   np.full((3, 32, 32), 128, np.float32))
-
 
 SETTINGS = profiles.make(profiles.Recipe, profile="smoke", epochs=1, batch_size=8,
                          seeds=(0, 1), ablation_seeds=(0, 1), whiten_images=16,
