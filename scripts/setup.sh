@@ -14,4 +14,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -r requirements.txt
   echo "$want" > "$stamp"
 fi
-.venv/bin/python scripts/fetch_mathjax.py
+.venv/bin/python scripts/fetch_npm.py mathjax >/dev/null

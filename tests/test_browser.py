@@ -19,7 +19,7 @@ a plain ``pytest`` run, before any build, skips it ("book not built"). It serves
 
 It saves a screenshot of each chapter's first screen in ``_build/screenshots/``.
 
-Accessibility: axe-core (npm's package, pinned and fetched once by ``scripts/fetch_axe.py``,
+Accessibility: axe-core (npm's package, pinned and fetched once by ``scripts/fetch_npm.py``,
 injected into the page, so the page itself loads nothing more) runs its WCAG 2 A and AA rules
 on every page in the light and the dark colour scheme and fails on any serious or critical
 violation; the counts of all its findings go to ``_build/axe-report.json``. Every ``<img>``
@@ -305,14 +305,14 @@ axe.run(document, {runOnly: {type: "tag", values: arguments[0]}, resultTypes: ["
 """
 
 
-fetch_axe = load_script("fetch_axe")
+fetch_npm = load_script("fetch_npm")
 
 
 @pytest.fixture(scope="module")
 def axe(book):
-    """axe-core's script (npm's axe-core, pinned in scripts/fetch_axe.py, fetched on first use)."""
+    """axe-core's script (npm's axe-core, pinned in scripts/fetch_npm.py, fetched on first use)."""
     try:
-        return fetch_axe.fetch().read_text(encoding="utf-8")
+        return (fetch_npm.fetch("axe-core") / "axe.min.js").read_text(encoding="utf-8")
     except OSError as err:
         pytest.fail(f"no axe-core for the accessibility check: {err}")
 
