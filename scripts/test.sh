@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-COURSE_PROFILE=${COURSE_PROFILE:-smoke} .venv/bin/python -m pytest --nbval "$@"
+COURSE_PROFILE=${COURSE_PROFILE:-smoke} .venv/bin/python -m pytest --nbval --durations=20 "$@"
