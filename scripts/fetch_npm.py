@@ -78,7 +78,7 @@ def fetch(name: str, tarball: Path | None = None) -> Path:
     if is_current(package):
         return package.target
     local = tarball or (Path(os.environ[package.env]) if os.environ.get(package.env) else None)
-    source = local or (f"https://registry.npmjs.org/{name}/-/{name}-{package.version}.tgz")
+    source = local or f"https://registry.npmjs.org/{name}/-/{name}-{package.version}.tgz"
     try:
         blob = local.read_bytes() if local else urllib.request.urlopen(source, timeout=60).read()
     except OSError as err:

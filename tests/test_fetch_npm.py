@@ -70,10 +70,10 @@ def test_an_older_version_is_replaced_whole(packages):
     assert not (target / "stale.js").exists()
 
 
-def test_a_tarball_with_another_hash_changes_nothing(packages, tmp_path, capsys):
+def test_a_tarball_with_another_hash_changes_nothing(packages, tmp_path, capsys, monkeypatch):
     fetch_npm.fetch("mathjax", packages["mathjax"])
-    fetch_npm.PACKAGES["mathjax"] = dataclasses.replace(fetch_npm.PACKAGES["mathjax"],
-                                                        version="3.2.3")
+    monkeypatch.setitem(fetch_npm.PACKAGES, "mathjax", dataclasses.replace(
+        fetch_npm.PACKAGES["mathjax"], version="3.2.3"))
     before = tree(fetch_npm.PACKAGES["mathjax"].target)
     with pytest.raises(OSError, match="has SHA-256 .* not mathjax 3.2.3's"):
         fetch_npm.fetch("mathjax", packages["axe-core"])
